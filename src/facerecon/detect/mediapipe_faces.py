@@ -1,0 +1,122 @@
+"""Face detection and 478 landmarks with MediaPipe's legacy FaceMesh (models ship inside the wheel).
+
+FaceMesh's own detector is a short-range one that misses small faces, so we first find boxes with the
+full-range face detector, then run FaceMesh on a square crop around each box (upscaled when small).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging; must be set before import
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CROP_SCALE = 2.0  # crop side / face box side
+CROP_MIN_SIDE = 256  # pixels: smaller crops are upscaled before FaceMesh
+DUPLICATE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """478 MediaPipe landmarks in image pixels (x right, y down, 0-based; z in the same units, relative
+    depth, smaller = nearer) and their bounding box [x0, y0, x1, y1]."""
+
+    landmarks: np.ndarray  # (478, 3) float64
+    bbox: np.ndarray  # (4,)
+
+    @property
+    def area(self) -> float:
+        return float((self.bbox[2] - self.bbox[0]) * (self.bbox[3] - self.bbox[1]))
+
+
+def detect_faces(
+    image: np.ndarray, *, bbox: list[float] | np.ndarray | None = None, max_faces: int | None = None
+) -> list[DetectedFace]:
+    """Faces in an RGB uint8 image, largest first. With `bbox` [x0, y0, x1, y1], only the face in that box."""
+    if bbox is not None:
+        boxes = [np.asarray(bbox, dtype=np.float64)]
+    else:
+        boxes = _detector_boxes(image)
+    faces: list[DetectedFace] = []
+    for box in boxes:
+        face = _landmarks_in_box(image, box)
+        if face is not None and not any(_iou(face.bbox, f.bbox) > DUPLICATE_IOU for f in faces):
+            faces.append(face)
+    if not faces and bbox is None:
+        faces = _facemesh(image, max_faces=max_faces or 10)
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces[:max_faces] if max_faces else faces
+
+
+def _detector_boxes(image: np.ndarray) -> list[np.ndarray]:
+    h, w = image.shape[:2]
+    result = _face_detector().process(image)
+    boxes = []
+    for det in result.detections or []:
+        rel = det.location_data.relative_bounding_box
+        x0, y0 = rel.xmin * w, rel.ymin * h
+        boxes.append(np.array([x0, y0, x0 + rel.width * w, y0 + rel.height * h]))
+    return boxes
+
+
+def _landmarks_in_box(image: np.ndarray, box: np.ndarray) -> DetectedFace | None:
+    """FaceMesh on a square crop centred on the box, mapped back to image pixels."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = max(box[2] - box[0], box[3] - box[1], 1.0) * CROP_SCALE
+    scale = max(1.0, CROP_MIN_SIDE / side)
+    out = int(round(side * scale))
+    # Affine crop: image pixel (x, y) -> crop pixel ((x - x0) * scale, (y - y0) * scale); outside is black.
+    x0, y0 = cx - side / 2, cy - side / 2
+    warp = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+    crop = cv2.warpAffine(image, warp, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    found = _facemesh(crop, max_faces=1)
+    if not found:
+        return None
+    points = found[0].landmarks / scale
+    points[:, 0] += x0
+    points[:, 1] += y0
+    return _face_from_points(points)
+
+
+def _facemesh(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
+    h, w = image.shape[:2]
+    result = _face_mesh(max_faces).process(np.ascontiguousarray(image))
+    faces = []
+    for lms in result.multi_face_landmarks or []:
+        pts = np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark], dtype=np.float64)
+        faces.append(_face_from_points(pts))
+    return faces
+
+
+def _face_from_points(points: np.ndarray) -> DetectedFace:
+    bbox = np.concatenate([points[:, :2].min(0), points[:, :2].max(0)])
+    return DetectedFace(points, bbox)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@lru_cache(maxsize=1)
+def _face_detector():  # noqa: ANN202 - MediaPipe's classes carry no type information
+    import mediapipe as mp
+
+    return mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+
+
+@lru_cache(maxsize=4)
+def _face_mesh(max_faces: int):  # noqa: ANN202
+    import mediapipe as mp
+
+    return mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True, min_detection_confidence=0.5
+    )

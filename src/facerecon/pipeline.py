@@ -1,0 +1,85 @@
+"""Photo -> list of Reconstructions: detect -> fit -> texture, each step callable on its own."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from facerecon.camera import PerspectiveCamera, matrix_to_euler
+from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
+from facerecon.errors import NoFaceError
+from facerecon.export.overlay import draw_overlay
+from facerecon.fit.landmark_fit import LandmarkFitter
+from facerecon.io.image import LoadedImage, load_image
+from facerecon.model.face_model import FaceModel, load_face_model
+from facerecon.model.surface import surface_points
+from facerecon.reconstruction import Reconstruction
+from facerecon.texture.bake import TextureBaker
+
+DEFAULT_TEXTURE_SIZE = 1024
+
+
+def reconstruct(
+    image: str | os.PathLike | np.ndarray,
+    *,
+    bbox: list[float] | np.ndarray | None = None,
+    max_faces: int | None = None,
+    texture_size: int = DEFAULT_TEXTURE_SIZE,
+) -> list[Reconstruction]:
+    """Reconstruct the faces in a photo (a path or an RGB uint8 array), largest first.
+
+    bbox=[x0, y0, x1, y1] restricts it to the face in that box; max_faces keeps the largest N.
+    Raises a FaceReconError subclass for bad input or when no face is found.
+    """
+    loaded = load_image(image)
+    faces = detect_faces(loaded.pixels, bbox=bbox, max_faces=max_faces)
+    if not faces:
+        where = f" inside bbox {list(np.round(bbox, 1))}" if bbox is not None else ""
+        raise NoFaceError(f"no face found{where} in {loaded.source}")
+    return [reconstruct_face(loaded, face, texture_size=texture_size) for face in faces]
+
+
+def reconstruct_face(
+    loaded: LoadedImage, face: DetectedFace, *, texture_size: int = DEFAULT_TEXTURE_SIZE
+) -> Reconstruction:
+    """Fit the model to one detected face and bake its texture."""
+    model = load_face_model()
+    fitter, baker = _fitter(model), _baker(model, texture_size)
+    h, w = loaded.pixels.shape[:2]
+    camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
+    with torch.enable_grad():  # the fit needs autograd even inside a caller's no_grad()
+        fit = fitter.fit(face.landmarks, camera)
+    vertices = fit.model_vertices(model)
+    landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
+    wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
+    yaw, pitch, roll = matrix_to_euler(fit.rotation)
+    return Reconstruction(
+        vertices=vertices.astype(np.float32),
+        faces=model.faces,
+        uv=model.uv,
+        face_uv=model.face_uv,
+        texture=baker.bake(loaded.pixels, fit, vertices),
+        landmarks68=landmarks68[:, :2],
+        landmarks478=face.landmarks,
+        pose={"yaw": yaw, "pitch": pitch, "roll": roll, "rotation": fit.rotation, "translation": fit.translation},
+        identity=fit.identity,
+        expression=dict(zip(model.expression_names, map(float, fit.expression), strict=True)),
+        camera=camera.as_dict(),
+        bbox=face.bbox,
+        fit_stats=fit.stats,
+        source=loaded.source,
+        overlay=draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2]),
+    )
+
+
+@lru_cache(maxsize=2)
+def _fitter(model: FaceModel) -> LandmarkFitter:
+    return LandmarkFitter(model)
+
+
+@lru_cache(maxsize=4)
+def _baker(model: FaceModel, size: int) -> TextureBaker:
+    return TextureBaker(model, size)

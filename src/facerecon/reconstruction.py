@@ -1,0 +1,44 @@
+"""The result of reconstructing one face; every exporter reads this and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Reconstruction:
+    """One reconstructed face.
+
+    Geometry is in model space (see facerecon.model.face_model): centimetres, +Y up, +Z out of the face,
+    identity and expression applied, head pose not applied. `pose` maps it into the camera of
+    facerecon.camera: camera_point = pose["rotation"] @ vertex + pose["translation"].
+    """
+
+    vertices: np.ndarray  # (V, 3) float32, cm
+    faces: np.ndarray  # (F, 3) int64, counter-clockwise seen from outside
+    uv: np.ndarray  # (T, 2) float32 texture coordinates, (0, 0) = bottom-left
+    face_uv: np.ndarray  # (F, 3) int64 indices into uv
+    texture: np.ndarray  # (S, S, 3) uint8 RGB
+    landmarks68: np.ndarray  # (68, 2) image pixels, 0-based, projected from the fitted mesh
+    landmarks478: np.ndarray  # (478, 3) MediaPipe's detected points: x, y pixels, z relative depth
+    pose: dict  # yaw, pitch, roll (degrees), rotation (3x3), translation (3,) cm
+    identity: np.ndarray  # (K,) in standard deviations
+    expression: dict[str, float]  # ARKit name -> weight in [0, 1]
+    camera: dict  # focal (px), cx, cy, width, height, focal_source
+    bbox: np.ndarray  # (4,) [x0, y0, x1, y1] of the face in the photo
+    fit_stats: dict = field(default_factory=dict)
+    source: str = "<array>"
+    overlay: np.ndarray | None = field(default=None, repr=False)  # photo with wireframe and landmarks
+
+    def posed_vertices(self) -> np.ndarray:
+        """Vertices in camera space (cm): the head where it was in the photo."""
+        return self.vertices @ np.asarray(self.pose["rotation"]).T + np.asarray(self.pose["translation"])
+
+    def save(self, outdir: str | Path, stem: str) -> list[Path]:
+        """Write <stem>.obj, .mtl, _texture.png, .json and _overlay.png atomically; returns their paths."""
+        from facerecon.export.files import save_reconstruction
+
+        return save_reconstruction(self, Path(outdir), stem)

@@ -1,0 +1,105 @@
+"""Bake a UV texture from the photo: project the fitted mesh, sample visible texels, fill the rest.
+
+Texels the photo sees (in front in the z-buffer, facing the camera) take the photo's colour; texels it
+cannot see take the colour of their mirror image on the other side of the face where that is visible;
+whatever remains (back of the head, texels between UV islands) is filled smoothly by push-pull, so no
+black holes or seams remain. UV (0, 0) is the bottom-left of the texture (OBJ and glTF convention after
+their own flips).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facerecon.fit.landmark_fit import FitResult, camera_to_screen
+from facerecon.model.face_model import FaceModel
+from facerecon.model.surface import vertex_normals
+from facerecon.render.rasterize import rasterize
+
+MIN_FACING = 0.2  # cosine between normal and view direction below which the photo is too oblique
+DEPTH_TOLERANCE = 0.01  # relative depth slack of the visibility test
+
+
+class TextureBaker:
+    """Rasterises the UV layout once; bakes a texture per fitted face."""
+
+    def __init__(self, model: FaceModel, size: int = 1024):
+        self.model, self.size = model, size
+        uv_screen = np.column_stack([model.uv[:, 0] * size - 0.5, (1 - model.uv[:, 1]) * size - 0.5, np.ones(len(model.uv))])
+        frags = rasterize(uv_screen, model.face_uv, size, size)
+        self.texel_mask = frags.mask
+        self.texel_tri = frags.tri[frags.mask]
+        self.texel_bary = frags.bary[frags.mask].astype(np.float64)
+
+    def bake(self, image: np.ndarray, fit: FitResult, vertices: np.ndarray) -> np.ndarray:
+        """image: RGB uint8 photo; vertices: fitted model-space vertices (V, 3). Returns (S, S, 3) uint8."""
+        h, w = image.shape[:2]
+        camera_vertices = fit.to_camera(vertices)
+        zbuffer = rasterize(fit.to_screen(vertices), self.model.faces, h, w).depth
+        normals = vertex_normals(camera_vertices, self.model.faces)
+
+        colour = np.zeros((len(self.texel_tri), 3))
+        done = np.zeros(len(self.texel_tri), dtype=bool)
+        for corners in (self.model.faces, self.model.mirror[self.model.faces]):
+            sampled, seen = self._sample(image, fit, camera_vertices, normals, zbuffer, corners[self.texel_tri])
+            take = seen & ~done
+            colour[take], done[take] = sampled[take], True
+
+        texture = np.zeros((self.size, self.size, 3))
+        valid = np.zeros((self.size, self.size), dtype=bool)
+        texture[self.texel_mask] = colour
+        valid[self.texel_mask] = done
+        return np.clip(push_pull_fill(texture, valid) + 0.5, 0, 255).astype(np.uint8)
+
+    def _sample(self, image, fit, camera_vertices, normals, zbuffer, corners):  # noqa: ANN001, ANN202
+        """Colour and visibility of the texels whose surface points lie on these triangle corners."""
+        h, w = zbuffer.shape
+        points = np.einsum("nk,nkd->nd", self.texel_bary, camera_vertices[corners])
+        normal = np.einsum("nk,nkd->nd", self.texel_bary, normals[corners])
+        xy = camera_to_screen(fit.camera, points)
+        x, y, depth = xy[:, 0], xy[:, 1], xy[:, 2]
+        inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+        xi = np.clip(np.rint(x), 0, w - 1).astype(int)
+        yi = np.clip(np.rint(y), 0, h - 1).astype(int)
+        in_front = depth <= zbuffer[yi, xi] * (1 + DEPTH_TOLERANCE)
+        view = -points / np.linalg.norm(points, axis=1, keepdims=True)
+        facing = (normal * view).sum(1) / np.maximum(np.linalg.norm(normal, axis=1), 1e-12) > MIN_FACING
+        return bilinear_sample(image, x, y), inside & in_front & facing
+
+
+def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Colours (N, C) float64 of an (H, W, C) image at pixel positions x, y (clamped to the border)."""
+    h, w = image.shape[:2]
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(int), w - 2) if w > 1 else np.zeros(len(x), int)
+    y0 = np.minimum(np.floor(y).astype(int), h - 2) if h > 1 else np.zeros(len(y), int)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    img = image.astype(np.float64)
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill invalid pixels of (H, W, C) `values` smoothly from valid ones (pull: weighted image pyramid;
+    push: coarser levels fill the holes of finer ones). Valid pixels are returned unchanged."""
+    weight = valid.astype(np.float64)
+    if not weight.any():
+        return np.zeros_like(values)
+    if min(values.shape[:2]) <= 1:
+        mean = (values * weight[..., None]).sum((0, 1)) / weight.sum()
+        return np.where(valid[..., None], values, mean)
+    h, w = values.shape[:2]
+    hp, wp = h + h % 2, w + w % 2
+    v = np.pad(values * weight[..., None], ((0, hp - h), (0, wp - w), (0, 0)))
+    wt = np.pad(weight, ((0, hp - h), (0, wp - w)))
+    coarse_sum = v.reshape(hp // 2, 2, wp // 2, 2, -1).sum((1, 3))
+    coarse_w = wt.reshape(hp // 2, 2, wp // 2, 2).sum((1, 3))
+    coarse = coarse_sum / np.maximum(coarse_w, 1e-12)[..., None]
+    coarse = push_pull_fill(coarse, coarse_w > 0)
+    up = cv2.resize(coarse.astype(np.float32), (wp, hp), interpolation=cv2.INTER_LINEAR)[:h, :w]
+    up = up.reshape(h, w, -1).astype(np.float64)
+    return np.where(valid[..., None], values, up)

@@ -1,0 +1,226 @@
+"""Build facerecon's face model asset from ICT-FaceKit Light and MediaPipe's canonical face mesh.
+
+    python tools/build_face_model.py [--shared ../shared] [--out src/facerecon/model/data/face_model.npz]
+
+Reads ../shared/facekit/ict_facekit_light.npz and mediapipe_canonical_face_model.obj; writes one .npz
+(see facerecon.model.face_model for units and axes). Deterministic: the same inputs give the same arrays.
+What it derives:
+- the skin surface (face + head and neck, ICT vertices 0-11,247), quads split into triangles, with the UV
+  tiles of face (left 3/4 of the texture) and back of head (right 1/4) packed into one texture;
+- an identity PCA recomputed on that region, coefficient 1.0 = one standard deviation;
+- the 53 ICT expressions as ARKit's 52 blendshapes;
+- the 68 iBUG landmarks (ICT's vertex ids, or the calibrated embedding from tools/calibrate_landmarks68.py);
+- the 468 MediaPipe landmarks embedded on the surface by our rigid + non-rigid registration;
+- a left/right mirror map of the vertices (used to fill texture the photo cannot see).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import spsolve
+from scipy.spatial import cKDTree
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from facerecon.model.arkit import ARKIT_NAMES, ict_sources  # noqa: E402
+from facerecon.model.surface import closest_points_on_mesh, surface_points  # noqa: E402
+
+N_KEPT_VERTICES = 11248  # face (0-9,408) + head and neck (9,409-11,247)
+N_KEPT_QUADS = 11144
+N_FACE_VERTICES = 9409
+N_FACE_QUADS = 9230
+N_IDENTITY = 64  # 99.4 % of the identity variance on the kept region
+FACE_TILE_WIDTH = 0.75  # share of the texture's width given to the face UV tile
+CALIBRATION = ROOT / "tools" / "landmarks68_calibrated.json"
+
+# Unambiguous points of both meshes used to start the registration: MediaPipe vertex -> iBUG 68 index
+# (outer and inner eye corners, nose tip, mouth corners, chin).
+MEDIAPIPE_TO_IBUG = {33: 36, 133: 39, 362: 42, 263: 45, 1: 30, 61: 48, 291: 54, 152: 8}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--out", type=Path, default=ROOT / "src/facerecon/model/data/face_model.npz")
+    args = parser.parse_args()
+    arrays = build(args.shared / "facekit")
+    write_npz(args.out, arrays)
+    mp_vertices, _ = read_obj(args.shared / "facekit" / "mediapipe_canonical_face_model.obj")
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); MediaPipe embedding residual "
+          f"{registration_residual(arrays, mp_vertices):.3f} cm RMS")
+
+
+def build(facekit: Path) -> dict[str, np.ndarray]:
+    ict = np.load(facekit / "ict_facekit_light.npz")
+    mean = ict["neutral"][:N_KEPT_VERTICES].astype(np.float64)
+    faces, face_uv, uv = triangulate_with_uvs(ict)
+    mp_vertices, mp_faces = read_obj(facekit / "mediapipe_canonical_face_model.obj")
+
+    face_region = faces[: 2 * N_FACE_QUADS]
+    mp_tri, mp_bary = register_mediapipe(mp_vertices, mp_faces, mean, face_region, ict["landmarks68"])
+    lm68_tri, lm68_bary = landmarks68(ict["landmarks68"], faces)
+    return {
+        "mean": mean.astype(np.float32),
+        "identity_basis": identity_pca(ict["identity"][:, :N_KEPT_VERTICES]).astype(np.float32),
+        "expression_basis": arkit_expressions(ict).astype(np.float32),
+        "expression_names": np.array(ARKIT_NAMES),
+        "faces": faces.astype(np.int32),
+        "uv": uv.astype(np.float32),
+        "face_uv": face_uv.astype(np.int32),
+        "lm68_tri": lm68_tri.astype(np.int32),
+        "lm68_bary": lm68_bary.astype(np.float32),
+        "mp_tri": mp_tri.astype(np.int32),
+        "mp_bary": mp_bary.astype(np.float32),
+        "mp_faces": mp_faces.astype(np.int32),
+        "mirror": mirror_map(mean).astype(np.int32),
+        "n_face_vertices": np.array(N_FACE_VERTICES),
+    }
+
+
+def triangulate_with_uvs(ict: np.lib.npyio.NpzFile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the kept quads into triangles (0,1,2)+(0,2,3); pack both UV tiles into [0, 1]²."""
+    quads, quad_uv = ict["faces"][:N_KEPT_QUADS], ict["face_uv"][:N_KEPT_QUADS]
+    # Interleave so triangles 2i and 2i+1 come from quad i: region ranges stay contiguous.
+    faces = np.stack([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
+    face_uv = np.stack([quad_uv[:, [0, 1, 2]], quad_uv[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
+    used = np.unique(face_uv)
+    remap = np.full(ict["uv"].shape[0], -1)
+    remap[used] = np.arange(len(used))
+    uv = ict["uv"][used].astype(np.float64)
+    on_face_tile = uv[:, 0] < 1.0
+    uv[:, 0] = np.where(on_face_tile, uv[:, 0] * FACE_TILE_WIDTH, FACE_TILE_WIDTH + (uv[:, 0] - 1.0) * (1 - FACE_TILE_WIDTH))
+    return faces, remap[face_uv], uv
+
+
+def identity_pca(deltas: np.ndarray) -> np.ndarray:
+    """Principal modes of the identity deltas (K, V, 3), each scaled to one standard deviation.
+
+    ICT's coefficients have a standard normal prior, so the shape covariance is DᵀD; its eigenvectors scaled
+    by the singular values are modes with a standard normal prior again. Signs are fixed (largest entry
+    positive) so the build is deterministic.
+    """
+    d = deltas.reshape(len(deltas), -1).astype(np.float64)
+    _, s, vt = np.linalg.svd(d, full_matrices=False)
+    modes = s[:N_IDENTITY, None] * vt[:N_IDENTITY]
+    sign = np.sign(modes[np.arange(N_IDENTITY), np.abs(modes).argmax(axis=1)])
+    return (modes * sign[:, None]).reshape(N_IDENTITY, -1, 3)
+
+
+def arkit_expressions(ict: np.lib.npyio.NpzFile) -> np.ndarray:
+    names = [str(n) for n in ict["expression_names"]]
+    deltas = ict["expression"][:, :N_KEPT_VERTICES].astype(np.float64)
+    out = np.zeros((len(ARKIT_NAMES), N_KEPT_VERTICES, 3))
+    for i, name in enumerate(ARKIT_NAMES):
+        for source in ict_sources(name, names):
+            out[i] += deltas[names.index(source)]
+    return out
+
+
+def landmarks68(ict_ids: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 68 landmarks as surface points: calibrated if tools/landmarks68_calibrated.json exists."""
+    if CALIBRATION.exists():
+        calib = json.loads(CALIBRATION.read_text())
+        return np.array(calib["tri"]), np.array(calib["bary"])
+    tri = np.array([np.flatnonzero((faces == v).any(axis=1))[0] for v in ict_ids])
+    bary = (faces[tri] == ict_ids[:, None]).astype(np.float64)
+    return tri, bary
+
+
+def read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    vertices, faces = [], []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "v":
+            vertices.append([float(x) for x in parts[1:4]])
+        elif parts and parts[0] == "f":
+            faces.append([int(p.split("/")[0]) - 1 for p in parts[1:4]])
+    return np.array(vertices), np.array(faces)
+
+
+def register_mediapipe(
+    mp_vertices: np.ndarray, mp_faces: np.ndarray, mean: np.ndarray, faces: np.ndarray, ict_lm68: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embed MediaPipe's canonical mesh on our surface: similarity from 8 named points, similarity ICP,
+    then non-rigid ICP with a Laplacian smoothness term that relaxes step by step. Returns (tri, bary)."""
+    src = np.array(list(MEDIAPIPE_TO_IBUG))
+    dst = mean[ict_lm68[list(MEDIAPIPE_TO_IBUG.values())]]
+    points = apply_similarity(mp_vertices, *umeyama(mp_vertices[src], dst))
+    for _ in range(20):
+        _, _, closest = closest_points_on_mesh(points, mean, faces)
+        points = apply_similarity(points, *umeyama(points, closest))
+
+    laplacian = graph_laplacian(mp_faces, len(mp_vertices))
+    smooth = laplacian.T @ laplacian
+    rest = points.copy()
+    for weight in (10.0, 3.0, 1.0, 0.3, 0.1, 0.03):
+        for _ in range(3):
+            _, _, closest = closest_points_on_mesh(points, mean, faces)
+            system = (sp.identity(len(points)) + weight * smooth).tocsc()
+            rhs = closest + weight * (smooth @ rest)
+            points = np.column_stack([spsolve(system, rhs[:, k]) for k in range(3)])
+    tri, bary, _ = closest_points_on_mesh(points, mean, faces)
+    return tri, bary
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity (scale, R, t) with dst ≈ scale * R @ src + t."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ fix @ vt
+    scale = float(np.trace(np.diag(sig) @ fix) / s.var(0).sum())
+    return scale, rot, mu_d - scale * rot @ mu_s
+
+
+def apply_similarity(points: np.ndarray, scale: float, rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    return scale * points @ rot.T + trans
+
+
+def graph_laplacian(faces: np.ndarray, n: int) -> sp.csr_matrix:
+    """Uniform graph Laplacian L = I - D⁻¹A of the mesh's edge graph."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    rows = np.concatenate([edges[:, 0], edges[:, 1]])
+    cols = np.concatenate([edges[:, 1], edges[:, 0]])
+    adjacency = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    return (sp.identity(n) - sp.diags(1.0 / degree) @ adjacency).tocsr()
+
+
+def mirror_map(mean: np.ndarray) -> np.ndarray:
+    """For each vertex, the vertex nearest to its reflection through the X = 0 plane."""
+    _, idx = cKDTree(mean).query(mean * np.array([-1.0, 1.0, 1.0]))
+    return idx
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def registration_residual(arrays: dict[str, np.ndarray], mp_vertices: np.ndarray) -> float:
+    """RMS distance (cm) between the embedded MediaPipe points and the canonical mesh after a similarity."""
+    pts = surface_points(arrays["mean"].astype(np.float64), arrays["faces"], arrays["mp_tri"], arrays["mp_bary"])
+    fitted = apply_similarity(mp_vertices, *umeyama(mp_vertices, pts))
+    return float(np.sqrt(((fitted - pts) ** 2).sum(1).mean()))
+
+
+if __name__ == "__main__":
+    main()
