@@ -55,8 +55,10 @@ def main() -> None:
     arrays = build(args.shared / "facekit")
     write_npz(args.out, arrays)
     mp_vertices, _ = read_obj(args.shared / "facekit" / "mediapipe_canonical_face_model.obj")
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); MediaPipe embedding residual "
-          f"{registration_residual(arrays, mp_vertices):.3f} cm RMS")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); MediaPipe embedding residual "
+        f"{registration_residual(arrays, mp_vertices):.3f} cm RMS"
+    )
 
 
 def build(facekit: Path) -> dict[str, np.ndarray]:
@@ -97,7 +99,9 @@ def triangulate_with_uvs(ict: np.lib.npyio.NpzFile) -> tuple[np.ndarray, np.ndar
     remap[used] = np.arange(len(used))
     uv = ict["uv"][used].astype(np.float64)
     on_face_tile = uv[:, 0] < 1.0
-    uv[:, 0] = np.where(on_face_tile, uv[:, 0] * FACE_TILE_WIDTH, FACE_TILE_WIDTH + (uv[:, 0] - 1.0) * (1 - FACE_TILE_WIDTH))
+    uv[:, 0] = np.where(
+        on_face_tile, uv[:, 0] * FACE_TILE_WIDTH, FACE_TILE_WIDTH + (uv[:, 0] - 1.0) * (1 - FACE_TILE_WIDTH)
+    )
     return faces, remap[face_uv], uv
 
 

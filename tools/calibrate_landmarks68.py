@@ -69,8 +69,10 @@ def main() -> None:
     medians = np.array([np.median(np.array(s), axis=0) for s in samples])
     tri, bary, _ = closest_points_on_mesh(medians, mean, model.faces[:face_tris])
     OUT.write_text(json.dumps({"photos": used, "tri": tri.tolist(), "bary": np.round(bary, 6).tolist()}) + "\n")
-    print(f"calibrated 68 landmarks on {used} near-frontal photos; samples per landmark "
-          f"{min(map(len, samples))}-{max(map(len, samples))}; wrote {OUT}")
+    print(
+        f"calibrated 68 landmarks on {used} near-frontal photos; samples per landmark "
+        f"{min(map(len, samples))}-{max(map(len, samples))}; wrote {OUT}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
 """facerecon: one photo -> a textured, animatable 3D face (mesh, UV texture, identity, ARKit expressions, pose).
 
-    import facerecon
-    faces = facerecon.reconstruct("photo.jpg")
-    faces[0].save("out", "photo")
+import facerecon
+faces = facerecon.reconstruct("photo.jpg")
+faces[0].save("out", "photo")
 """
 
 __version__ = "0.1.0"
 
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
-from facerecon.errors import FaceReconError  # noqa: E402
-from facerecon.pipeline import reconstruct, reconstruct_face  # noqa: E402
-from facerecon.reconstruction import Reconstruction  # noqa: E402
+from facerecon.detect.mediapipe_faces import detect_faces
+from facerecon.errors import FaceReconError
+from facerecon.pipeline import reconstruct, reconstruct_face
+from facerecon.reconstruction import Reconstruction
 
-__all__ = ["FaceReconError", "Reconstruction", "detect_faces", "reconstruct", "reconstruct_face", "__version__"]
+__all__ = ["FaceReconError", "Reconstruction", "__version__", "detect_faces", "reconstruct", "reconstruct_face"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 
 import numpy as np
@@ -34,12 +35,18 @@ def reconstruct(
     bbox=[x0, y0, x1, y1] restricts it to the face in that box; max_faces keeps the largest N.
     Raises a FaceReconError subclass for bad input or when no face is found.
     """
+    start = time.perf_counter()
     loaded = load_image(image)
+    loaded_at = time.perf_counter()
     faces = detect_faces(loaded.pixels, bbox=bbox, max_faces=max_faces)
     if not faces:
         where = f" inside bbox {list(np.round(bbox, 1))}" if bbox is not None else ""
         raise NoFaceError(f"no face found{where} in {loaded.source}")
-    return [reconstruct_face(loaded, face, texture_size=texture_size) for face in faces]
+    shared_timings = {"load_s": loaded_at - start, "detect_s": time.perf_counter() - loaded_at}
+    results = [reconstruct_face(loaded, face, texture_size=texture_size) for face in faces]
+    for result in results:
+        result.fit_stats["timings"] = shared_timings | result.fit_stats["timings"]
+    return results
 
 
 def reconstruct_face(
@@ -50,18 +57,24 @@ def reconstruct_face(
     fitter, baker = _fitter(model), _baker(model, texture_size)
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
+    timer = StageTimer()
     with torch.enable_grad():  # the fit needs autograd even inside a caller's no_grad()
         fit = fitter.fit(face.landmarks, camera)
+    timer.lap("fit_s")
     vertices = fit.model_vertices(model)
     landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
     wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
+    texture = baker.bake(loaded.pixels, fit, vertices)
+    timer.lap("texture_s")
+    overlay = draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2])
+    timer.lap("overlay_s")
     yaw, pitch, roll = matrix_to_euler(fit.rotation)
     return Reconstruction(
         vertices=vertices.astype(np.float32),
         faces=model.faces,
         uv=model.uv,
         face_uv=model.face_uv,
-        texture=baker.bake(loaded.pixels, fit, vertices),
+        texture=texture,
         landmarks68=landmarks68[:, :2],
         landmarks478=face.landmarks,
         pose={"yaw": yaw, "pitch": pitch, "roll": roll, "rotation": fit.rotation, "translation": fit.translation},
@@ -69,10 +82,23 @@ def reconstruct_face(
         expression=dict(zip(model.expression_names, map(float, fit.expression), strict=True)),
         camera=camera.as_dict(),
         bbox=face.bbox,
-        fit_stats=fit.stats,
+        fit_stats=fit.stats | {"timings": timer.laps},
         source=loaded.source,
-        overlay=draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2]),
+        overlay=overlay,
     )
+
+
+class StageTimer:
+    """Seconds per named stage, each measured from the end of the previous one."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
 
 
 @lru_cache(maxsize=2)

@@ -38,10 +38,7 @@ def detect_faces(
     image: np.ndarray, *, bbox: list[float] | np.ndarray | None = None, max_faces: int | None = None
 ) -> list[DetectedFace]:
     """Faces in an RGB uint8 image, largest first. With `bbox` [x0, y0, x1, y1], only the face in that box."""
-    if bbox is not None:
-        boxes = [np.asarray(bbox, dtype=np.float64)]
-    else:
-        boxes = _detector_boxes(image)
+    boxes = [np.asarray(bbox, dtype=np.float64)] if bbox is not None else _detector_boxes(image)
     faces: list[DetectedFace] = []
     for box in boxes:
         face = _landmarks_in_box(image, box)
@@ -69,7 +66,7 @@ def _landmarks_in_box(image: np.ndarray, box: np.ndarray) -> DetectedFace | None
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = max(box[2] - box[0], box[3] - box[1], 1.0) * CROP_SCALE
     scale = max(1.0, CROP_MIN_SIDE / side)
-    out = int(round(side * scale))
+    out = round(side * scale)
     # Affine crop: image pixel (x, y) -> crop pixel ((x - x0) * scale, (y - y0) * scale); outside is black.
     x0, y0 = cx - side / 2, cy - side / 2
     warp = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
@@ -107,14 +104,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @lru_cache(maxsize=1)
-def _face_detector():  # noqa: ANN202 - MediaPipe's classes carry no type information
+def _face_detector():
     import mediapipe as mp
 
     return mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
 
 
 @lru_cache(maxsize=4)
-def _face_mesh(max_faces: int):  # noqa: ANN202
+def _face_mesh(max_faces: int):
     import mediapipe as mp
 
     return mp.solutions.face_mesh.FaceMesh(

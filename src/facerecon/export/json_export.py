@@ -30,7 +30,7 @@ def reconstruction_to_dict(recon: Reconstruction, files: dict[str, str] | None =
         "identity": _rounded(recon.identity, 5),
         "expression": {name: round(float(w), 5) for name, w in recon.expression.items()},
         "camera": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in recon.camera.items()},
-        "fit": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in recon.fit_stats.items()},
+        "fit": _rounded_floats(recon.fit_stats),
         "units": "cm",
         "files": files or {},
     }
@@ -38,6 +38,12 @@ def reconstruction_to_dict(recon: Reconstruction, files: dict[str, str] | None =
 
 def export_json(recon: Reconstruction, files: dict[str, str] | None = None) -> str:
     return json.dumps(reconstruction_to_dict(recon, files), indent=1, allow_nan=False) + "\n"
+
+
+def _rounded_floats(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _rounded_floats(v) for k, v in value.items()}
+    return round(value, 5) if isinstance(value, float) else value
 
 
 def _rounded(array: np.ndarray, digits: int) -> list:

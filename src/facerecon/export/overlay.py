@@ -22,6 +22,13 @@ def draw_overlay(
     cv2.polylines(wire, polygons, True, (60, 230, 90), max(1, round(scale)), cv2.LINE_AA, shift)
     out = cv2.addWeighted(wire, 0.6, out, 0.4, 0)
     for x, y in landmarks68:
-        cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), max(2, round(2 * scale)) * 16, (255, 40, 40),
-                   -1, cv2.LINE_AA, 4)
+        cv2.circle(
+            out,
+            (round(x * 16), round(y * 16)),
+            max(2, round(2 * scale)) * 16,
+            (255, 40, 40),
+            -1,
+            cv2.LINE_AA,
+            4,
+        )
     return out

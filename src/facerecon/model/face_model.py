@@ -113,6 +113,7 @@ def _load_cached(path: str) -> FaceModel:
             data = {k: npz[k] for k in npz.files}
         return FaceModel(data)
     except FileNotFoundError:
-        raise ModelAssetError(f"face model asset not found: {path} (rebuild it with tools/build_face_model.py)")
+        hint = "rebuild it with tools/build_face_model.py"
+        raise ModelAssetError(f"face model asset not found: {path} ({hint})") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelAssetError(f"face model asset is corrupt: {path} ({exc.__class__.__name__})") from None

@@ -48,7 +48,7 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int) ->
     bary = np.zeros((height * width, 3))
     counts = bw * bh
     bounds = np.searchsorted(np.cumsum(counts), np.arange(0, counts.sum(), CHUNK_CANDIDATES), side="right")
-    for lo, hi in zip(bounds, list(bounds[1:]) + [len(ids)], strict=True):
+    for lo, hi in zip(bounds, [*list(bounds[1:]), len(ids)], strict=True):
         _draw(tv, ids[lo:hi], x0, y0, bw[lo:hi], counts[lo:hi], width, depth, tri, bary)
     return Fragments(
         tri.reshape(height, width),
@@ -57,7 +57,7 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int) ->
     )
 
 
-def _draw(tv, ids, x0, y0, bw, counts, width, depth, tri, bary) -> None:  # noqa: ANN001
+def _draw(tv, ids, x0, y0, bw, counts, width, depth, tri, bary) -> None:
     """Test every pixel of each triangle's bounding box; keep the nearest hit per pixel (in place)."""
     if len(ids) == 0:
         return

@@ -26,67 +26,70 @@ class TextureBaker:
 
     def __init__(self, model: FaceModel, size: int = 1024):
         self.model, self.size = model, size
-        uv_screen = np.column_stack([model.uv[:, 0] * size - 0.5, (1 - model.uv[:, 1]) * size - 0.5, np.ones(len(model.uv))])
+        uv_screen = np.column_stack(
+            [model.uv[:, 0] * size - 0.5, (1 - model.uv[:, 1]) * size - 0.5, np.ones(len(model.uv))]
+        )
         frags = rasterize(uv_screen, model.face_uv, size, size)
         self.texel_mask = frags.mask
         self.texel_tri = frags.tri[frags.mask]
-        self.texel_bary = frags.bary[frags.mask].astype(np.float64)
+        self.texel_bary = frags.bary[frags.mask]
 
     def bake(self, image: np.ndarray, fit: FitResult, vertices: np.ndarray) -> np.ndarray:
         """image: RGB uint8 photo; vertices: fitted model-space vertices (V, 3). Returns (S, S, 3) uint8."""
         h, w = image.shape[:2]
-        camera_vertices = fit.to_camera(vertices)
+        camera_vertices = fit.to_camera(vertices).astype(np.float32)
         zbuffer = rasterize(fit.to_screen(vertices), self.model.faces, h, w).depth
-        normals = vertex_normals(camera_vertices, self.model.faces)
+        normals = vertex_normals(camera_vertices, self.model.faces).astype(np.float32)
 
-        colour = np.zeros((len(self.texel_tri), 3))
-        done = np.zeros(len(self.texel_tri), dtype=bool)
+        colour = np.zeros((len(self.texel_tri), 3), dtype=np.float32)
+        todo = np.arange(len(self.texel_tri))
         for corners in (self.model.faces, self.model.mirror[self.model.faces]):
-            sampled, seen = self._sample(image, fit, camera_vertices, normals, zbuffer, corners[self.texel_tri])
-            take = seen & ~done
-            colour[take], done[take] = sampled[take], True
+            xy, seen = self._project(fit, camera_vertices, normals, zbuffer, corners, todo)
+            colour[todo[seen]] = bilinear_sample(image, xy[seen, 0], xy[seen, 1])
+            todo = todo[~seen]
 
-        texture = np.zeros((self.size, self.size, 3))
+        texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
         valid = np.zeros((self.size, self.size), dtype=bool)
         texture[self.texel_mask] = colour
-        valid[self.texel_mask] = done
+        seen_mask = np.ones(len(self.texel_tri), dtype=bool)
+        seen_mask[todo] = False
+        valid[self.texel_mask] = seen_mask
         return np.clip(push_pull_fill(texture, valid) + 0.5, 0, 255).astype(np.uint8)
 
-    def _sample(self, image, fit, camera_vertices, normals, zbuffer, corners):  # noqa: ANN001, ANN202
-        """Colour and visibility of the texels whose surface points lie on these triangle corners."""
+    def _project(self, fit, camera_vertices, normals, zbuffer, corners, texels):  # noqa: ANN001, ANN202
+        """Pixel positions (N, 2) of these texels' surface points (on triangles with these corners) and
+        whether the photo sees them there."""
         h, w = zbuffer.shape
-        points = np.einsum("nk,nkd->nd", self.texel_bary, camera_vertices[corners])
-        normal = np.einsum("nk,nkd->nd", self.texel_bary, normals[corners])
-        xy = camera_to_screen(fit.camera, points)
-        x, y, depth = xy[:, 0], xy[:, 1], xy[:, 2]
+        tri, bary = corners[self.texel_tri[texels]], self.texel_bary[texels]
+        points = np.einsum("nk,nkd->nd", bary, camera_vertices[tri])
+        normal = np.einsum("nk,nkd->nd", bary, normals[tri])
+        screen = camera_to_screen(fit.camera, points)
+        x, y, depth = screen[:, 0], screen[:, 1], screen[:, 2]
         inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
         xi = np.clip(np.rint(x), 0, w - 1).astype(int)
         yi = np.clip(np.rint(y), 0, h - 1).astype(int)
         in_front = depth <= zbuffer[yi, xi] * (1 + DEPTH_TOLERANCE)
-        view = -points / np.linalg.norm(points, axis=1, keepdims=True)
-        facing = (normal * view).sum(1) / np.maximum(np.linalg.norm(normal, axis=1), 1e-12) > MIN_FACING
-        return bilinear_sample(image, x, y), inside & in_front & facing
+        facing = -(normal * points).sum(1) > MIN_FACING * np.linalg.norm(normal, axis=1) * np.linalg.norm(
+            points, axis=1
+        )
+        return screen[:, :2], inside & in_front & facing
 
 
 def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Colours (N, C) float64 of an (H, W, C) image at pixel positions x, y (clamped to the border)."""
-    h, w = image.shape[:2]
-    x = np.clip(x, 0, w - 1)
-    y = np.clip(y, 0, h - 1)
-    x0 = np.minimum(np.floor(x).astype(int), w - 2) if w > 1 else np.zeros(len(x), int)
-    y0 = np.minimum(np.floor(y).astype(int), h - 2) if h > 1 else np.zeros(len(y), int)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    img = image.astype(np.float64)
-    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
-    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
+    """Colours (N, C) float32 of an (H, W, C) image at pixel positions x, y (clamped to the border)."""
+    n = len(x)
+    rows = -(-n // 1024) or 1  # cv2.remap wants a 2D map of under 32,767 on each side
+    pad = rows * 1024 - n
+    map_x = np.pad(x.astype(np.float32), (0, pad)).reshape(rows, 1024)
+    map_y = np.pad(y.astype(np.float32), (0, pad)).reshape(rows, 1024)
+    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * 1024, -1)[:n].astype(np.float32)
 
 
 def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Fill invalid pixels of (H, W, C) `values` smoothly from valid ones (pull: weighted image pyramid;
     push: coarser levels fill the holes of finer ones). Valid pixels are returned unchanged."""
-    weight = valid.astype(np.float64)
+    weight = valid.astype(np.float32)
     if not weight.any():
         return np.zeros_like(values)
     if min(values.shape[:2]) <= 1:
@@ -101,5 +104,5 @@ def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     coarse = coarse_sum / np.maximum(coarse_w, 1e-12)[..., None]
     coarse = push_pull_fill(coarse, coarse_w > 0)
     up = cv2.resize(coarse.astype(np.float32), (wp, hp), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    up = up.reshape(h, w, -1).astype(np.float64)
+    up = up.reshape(h, w, -1)
     return np.where(valid[..., None], values, up)

@@ -1,0 +1,5 @@
+import sys
+
+from facerecon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, shared_path
+
+from facerecon.model.arkit import ARKIT_NAMES
+from facerecon.model.face_model import DEFAULT_ASSET, load_face_model
+from facerecon.model.surface import surface_points, vertex_normals
+
+
+def test_asset_contents(model):
+    assert DEFAULT_ASSET.stat().st_size <= 20e6
+    assert model.n_vertices == 11248 and model.faces.max() == model.n_vertices - 1
+    assert model.n_identity >= 60
+    assert model.expression_names == list(ARKIT_NAMES) and len(ARKIT_NAMES) == 52
+    assert model.uv.min() >= 0 and model.uv.max() <= 1
+    assert len(model.landmarks68.tri) == 68 and len(model.mediapipe.tri) == 468
+    assert np.allclose(model.landmarks68.bary.sum(1), 1) and np.allclose(model.mediapipe.bary.sum(1), 1)
+
+
+def test_forward_is_batched_and_linear(model):
+    identity = torch.randn(3, model.n_identity)
+    expression = torch.rand(3, model.n_expression)
+    out = model(identity, expression)
+    assert out.shape == (3, model.n_vertices, 3)
+    assert torch.allclose(model(torch.zeros(1, model.n_identity), torch.zeros(1, model.n_expression))[0], model.mean)
+    twice = model(2 * identity, 2 * expression) - model.mean
+    assert torch.allclose(twice, 2 * (out - model.mean), atol=1e-3)
+
+
+def test_units_axes_and_outward_normals(model):
+    mean = model.mean.numpy().astype(np.float64)
+    size = mean.max(0) - mean.min(0)
+    assert 20 < size[0] < 30 and 25 < size[1] < 40  # a head in centimetres
+    lm = surface_points(mean, model.faces, model.landmarks68.tri, model.landmarks68.bary)
+    assert lm[45, 0] > 0 > lm[36, 0]  # +X is the subject's left: left eye corner (45) at +X
+    assert lm[19, 1] > lm[30, 1] > lm[8, 1]  # +Y up: brow above nose tip above chin
+    normals = vertex_normals(mean, model.faces)
+    nose = model.faces[model.landmarks68.tri[30], 0]
+    assert normals[nose, 2] > 0.7  # +Z out of the face, triangles face outwards
+
+
+def test_arkit_sides_follow_the_subject(model):
+    basis = model.expression_basis.numpy()
+    mean = model.mean.numpy()
+    for name in ("eyeBlinkLeft", "mouthSmileLeft", "browOuterUpLeft"):
+        moved = np.linalg.norm(basis[model.expression_names.index(name)], axis=1) > 0.05
+        assert mean[moved, 0].mean() > 1.0, name
+    assert not basis[model.expression_names.index("tongueOut")].any()
+
+
+def test_identity_modes_have_unit_variance():
+    ict = np.load(shared_path("facekit/ict_facekit_light.npz"))
+    model = load_face_model()
+    deltas = ict["identity"][:, : model.n_vertices].reshape(100, -1).astype(np.float64)
+    basis = model.identity_basis.numpy().reshape(model.n_identity, -1).astype(np.float64)
+    # ICT's 100 modes are unit-variance directions; expressed in our basis, their coefficients have
+    # variance 1 per mode (summed over the 100 samples, since each ICT weight has variance 1).
+    coeffs = deltas @ np.linalg.pinv(basis)
+    assert np.allclose((coeffs**2).sum(0), 1.0, atol=1e-3)
+
+
+def test_rebuilt_asset_equals_shipped(tmp_path):
+    import subprocess
+    import sys
+
+    facekit = shared_path("facekit")
+    out = tmp_path / "face_model.npz"
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools/build_face_model.py"), "--shared", str(facekit.parent), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    with np.load(out) as rebuilt, np.load(DEFAULT_ASSET) as shipped:
+        assert sorted(rebuilt.files) == sorted(shipped.files)
+        for key in shipped.files:
+            a, b = rebuilt[key], shipped[key]
+            assert a.shape == b.shape, key
+            if a.dtype.kind == "f":
+                assert np.allclose(a, b, atol=1e-5), key
+            else:
+                assert (a == b).all(), key
+
+
+def test_calibrated_landmarks_are_the_shipped_ones(model):
+    calib = json.loads((ROOT / "tools/landmarks68_calibrated.json").read_text())
+    assert (np.array(calib["tri"]) == model.landmarks68.tri).all()
+
+
+def test_mediapipe_embedding_matches_canonical_mesh(model):
+    obj = shared_path("facekit/mediapipe_canonical_face_model.obj")
+    canonical = np.array([line.split()[1:4] for line in obj.read_text().splitlines() if line.startswith("v ")], float)
+    embedded = surface_points(
+        model.mean.numpy().astype(np.float64), model.faces, model.mediapipe.tri, model.mediapipe.bary
+    )
+    # Same axes and units: after removing the offset between origins, points agree within ~1 cm.
+    offset = (embedded - canonical).mean(0)
+    err = np.linalg.norm(embedded - canonical - offset, axis=1)
+    assert np.median(err) < 0.5 and err.max() < 2.0
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated"])
+def test_bad_asset_is_a_clear_error(tmp_path, damage):
+    from facerecon.errors import ModelAssetError
+
+    path = tmp_path / "face_model.npz"
+    if damage == "garbage":
+        path.write_bytes(b"not a zip file at all")
+    elif damage == "truncated":
+        path.write_bytes(DEFAULT_ASSET.read_bytes()[:50000])
+    with pytest.raises(ModelAssetError):
+        load_face_model(path)
