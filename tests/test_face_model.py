@@ -78,7 +78,11 @@ def test_rebuilt_asset_equals_shipped(tmp_path):
         for key in shipped.files:
             a, b = rebuilt[key], shipped[key]
             assert a.shape == b.shape, key
-            if a.dtype.kind == "f":
+            if key == "albedo_basis":  # eigenvectors of near-equal eigenvalues: compare the spanned space
+                a, b = a.astype(np.float64), b.astype(np.float64)
+                overlap = np.linalg.svd(a @ b.T / a.shape[1], compute_uv=False)
+                assert overlap.min() > 0.99, overlap.min()
+            elif a.dtype.kind == "f":
                 assert np.allclose(a, b, atol=1e-5), key
             else:
                 assert (a == b).all(), key

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import eigsh, spsolve
 from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,7 @@ N_KEPT_QUADS = 11144
 N_FACE_VERTICES = 9409
 N_FACE_QUADS = 9230
 N_IDENTITY = 64  # 99.4 % of the identity variance on the kept region
+N_ALBEDO = 100  # low-frequency colour modes (graph-Laplacian eigenvectors)
 FACE_TILE_WIDTH = 0.75  # share of the texture's width given to the face UV tile
 CALIBRATION = ROOT / "tools" / "landmarks68_calibrated.json"
 
@@ -84,6 +85,7 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
         "mp_bary": mp_bary.astype(np.float32),
         "mp_faces": mp_faces.astype(np.int32),
         "mirror": mirror_map(mean).astype(np.int32),
+        **albedo_basis(faces, len(mean)),
         "n_face_vertices": np.array(N_FACE_VERTICES),
     }
 
@@ -199,6 +201,22 @@ def graph_laplacian(faces: np.ndarray, n: int) -> sp.csr_matrix:
     adjacency = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     return (sp.identity(n) - sp.diags(1.0 / degree) @ adjacency).tocsr()
+
+
+def albedo_basis(faces: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """The N_ALBEDO smoothest functions on the mesh: eigenvectors of its graph Laplacian D - A, scaled to
+    RMS 1 over the vertices, with their eigenvalues (a smoothness measure). The first is constant."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    adjacency = (adjacency + adjacency.T).tocsr()
+    laplacian = sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+    start = np.random.default_rng(0).standard_normal(n)  # ARPACK's start vector, fixed for a repeatable build
+    values, vectors = eigsh(laplacian.tocsc(), k=N_ALBEDO, sigma=-1e-3, which="LM", v0=start)
+    order = np.argsort(values)
+    values, vectors = values[order], vectors[:, order] * np.sqrt(n)
+    vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(N_ALBEDO)])
+    return {"albedo_basis": vectors.T.astype(np.float32), "albedo_eigenvalues": np.clip(values, 0, None)}
 
 
 def mirror_map(mean: np.ndarray) -> np.ndarray:

@@ -22,9 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "reconstruct":
-            return reconstruct_images(args.images, Path(args.output), bbox=args.bbox, max_faces=args.max_faces)
+            return reconstruct_images(
+                args.images,
+                Path(args.output),
+                bbox=args.bbox,
+                max_faces=args.max_faces,
+                photometric=not args.no_photometric,
+                turntable=args.turntable,
+            )
         if args.command == "demo":
-            return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output))
+            return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
         if args.input:
             return reconstruct_images([args.input], Path.cwd(), stem="output_3d", max_faces=1)
     except KeyboardInterrupt:
@@ -42,6 +49,8 @@ def reconstruct_images(
     stem: str | None = None,
     bbox: list[float] | None = None,
     max_faces: int | None = None,
+    photometric: bool = True,
+    turntable: bool = False,
 ) -> int:
     """Reconstruct each image and save one file set per face; returns the exit code (the first failure's)."""
     from facerecon.pipeline import reconstruct
@@ -49,10 +58,10 @@ def reconstruct_images(
     exit_code = 0
     for image in images:
         try:
-            faces = reconstruct(image, bbox=bbox, max_faces=max_faces)
+            faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric)
             base = stem or Path(image).stem
             for k, face in enumerate(faces):
-                written = face.save(outdir, base if k == 0 else f"{base}_face{k}")
+                written = face.save(outdir, base if k == 0 else f"{base}_face{k}", turntable=turntable)
                 print(f"{image}: face {k} -> {written[0]}")
         except FaceReconError as exc:
             print(f"facerecon: error: {exc}", file=sys.stderr)
@@ -75,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     rec.add_argument("--bbox", type=parse_bbox, metavar="x0,y0,x1,y1", help="only the face in this box (pixels)")
     rec.add_argument("--max-faces", type=positive_int, metavar="N", help="keep the N largest faces")
+    rec.add_argument("--no-photometric", action="store_true", help="landmark fit only (faster; no lighting/albedo)")
+    rec.add_argument("--turntable", action="store_true", help="also write <stem>_turntable.gif")
 
     demo = sub.add_parser("demo", help="reconstruct the bundled sample photo")
     demo.add_argument("-o", "--output", default="facerecon_demo", metavar="OUTDIR")

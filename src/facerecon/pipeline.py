@@ -14,10 +14,13 @@ from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
 from facerecon.errors import NoFaceError
 from facerecon.export.overlay import draw_overlay
 from facerecon.fit.landmark_fit import LandmarkFitter
+from facerecon.fit.photometric import Appearance, PhotometricFitter
 from facerecon.io.image import LoadedImage, load_image
 from facerecon.model.face_model import FaceModel, load_face_model
-from facerecon.model.surface import surface_points
+from facerecon.model.surface import surface_points, vertex_normals
 from facerecon.reconstruction import Reconstruction
+from facerecon.render.render import Surface, render, to_rgba8
+from facerecon.texture.albedo import delit_albedo
 from facerecon.texture.bake import TextureBaker
 
 DEFAULT_TEXTURE_SIZE = 1024
@@ -29,10 +32,12 @@ def reconstruct(
     bbox: list[float] | np.ndarray | None = None,
     max_faces: int | None = None,
     texture_size: int = DEFAULT_TEXTURE_SIZE,
+    photometric: bool = True,
 ) -> list[Reconstruction]:
     """Reconstruct the faces in a photo (a path or an RGB uint8 array), largest first.
 
-    bbox=[x0, y0, x1, y1] restricts it to the face in that box; max_faces keeps the largest N.
+    bbox=[x0, y0, x1, y1] restricts it to the face in that box; max_faces keeps the largest N;
+    photometric=False skips the photometric refinement (landmarks only: faster, no lighting or albedo).
     Raises a FaceReconError subclass for bad input or when no face is found.
     """
     start = time.perf_counter()
@@ -43,28 +48,38 @@ def reconstruct(
         where = f" inside bbox {list(np.round(bbox, 1))}" if bbox is not None else ""
         raise NoFaceError(f"no face found{where} in {loaded.source}")
     shared_timings = {"load_s": loaded_at - start, "detect_s": time.perf_counter() - loaded_at}
-    results = [reconstruct_face(loaded, face, texture_size=texture_size) for face in faces]
+    results = [reconstruct_face(loaded, face, texture_size=texture_size, photometric=photometric) for face in faces]
     for result in results:
         result.fit_stats["timings"] = shared_timings | result.fit_stats["timings"]
     return results
 
 
 def reconstruct_face(
-    loaded: LoadedImage, face: DetectedFace, *, texture_size: int = DEFAULT_TEXTURE_SIZE
+    loaded: LoadedImage, face: DetectedFace, *, texture_size: int = DEFAULT_TEXTURE_SIZE, photometric: bool = True
 ) -> Reconstruction:
-    """Fit the model to one detected face and bake its texture."""
+    """Fit the model to one detected face (landmarks, then photometric) and bake its textures."""
     model = load_face_model()
     fitter, baker = _fitter(model), _baker(model, texture_size)
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
     timer = StageTimer()
+    appearance = None
     with torch.enable_grad():  # the fit needs autograd even inside a caller's no_grad()
         fit = fitter.fit(face.landmarks, camera)
-    timer.lap("fit_s")
+        timer.lap("fit_s")
+        if photometric:
+            fit, appearance = _photometric_fitter(model).fit(loaded.pixels, face.landmarks, fit)
+            timer.lap("photometric_s")
     vertices = fit.model_vertices(model)
     landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
     wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
-    texture = baker.bake(loaded.pixels, fit, vertices)
+    baked = baker.bake(loaded.pixels, fit, vertices)
+    albedo_texture = rendered = None
+    if appearance is not None:
+        camera_vertices = fit.to_camera(vertices)
+        normals = vertex_normals(camera_vertices, model.faces)
+        albedo_texture = delit_albedo(baker, baked, normals, appearance.lighting)
+        rendered = render_in_photo(model, camera_vertices, camera, appearance)
     timer.lap("texture_s")
     overlay = draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2])
     timer.lap("overlay_s")
@@ -74,7 +89,7 @@ def reconstruct_face(
         faces=model.faces,
         uv=model.uv,
         face_uv=model.face_uv,
-        texture=texture,
+        texture=baked.texture,
         landmarks68=landmarks68[:, :2],
         landmarks478=face.landmarks,
         pose={"yaw": yaw, "pitch": pitch, "roll": roll, "rotation": fit.rotation, "translation": fit.translation},
@@ -85,7 +100,26 @@ def reconstruct_face(
         fit_stats=fit.stats | {"timings": timer.laps},
         source=loaded.source,
         overlay=overlay,
+        lighting=None if appearance is None else appearance.lighting,
+        vertex_albedo=None if appearance is None else appearance.albedo,
+        albedo_texture=albedo_texture,
+        render=rendered,
     )
+
+
+def render_in_photo(
+    model: FaceModel, camera_vertices: np.ndarray, camera: PerspectiveCamera, appearance: Appearance
+) -> np.ndarray:
+    """RGBA (H, W, 4) uint8 at the photo's size: fitted albedo x fitted lighting; alpha = coverage."""
+    with torch.no_grad():
+        out = render(
+            torch.from_numpy(camera_vertices).float(),
+            torch.from_numpy(model.faces),
+            camera,
+            Surface(vertex_colors=torch.from_numpy(appearance.albedo).float()),
+            torch.from_numpy(appearance.lighting).float(),
+        )
+    return to_rgba8(out)
 
 
 class StageTimer:
@@ -104,6 +138,11 @@ class StageTimer:
 @lru_cache(maxsize=2)
 def _fitter(model: FaceModel) -> LandmarkFitter:
     return LandmarkFitter(model)
+
+
+@lru_cache(maxsize=2)
+def _photometric_fitter(model: FaceModel) -> PhotometricFitter:
+    return PhotometricFitter(model, _fitter(model))
 
 
 @lru_cache(maxsize=4)

@@ -32,13 +32,19 @@ class Reconstruction:
     fit_stats: dict = field(default_factory=dict)
     source: str = "<array>"
     overlay: np.ndarray | None = field(default=None, repr=False)  # photo with wireframe and landmarks
+    # From the photometric stage (None when it was skipped):
+    lighting: np.ndarray | None = None  # (9, 3) SH irradiance coefficients, camera space (render.shade)
+    vertex_albedo: np.ndarray | None = field(default=None, repr=False)  # (V, 3) low-frequency albedo, [0, 1]
+    albedo_texture: np.ndarray | None = field(default=None, repr=False)  # (S, S, 3) uint8 de-lit albedo
+    render: np.ndarray | None = field(default=None, repr=False)  # (H, W, 4) uint8 albedo x lighting, alpha
 
     def posed_vertices(self) -> np.ndarray:
         """Vertices in camera space (cm): the head where it was in the photo."""
         return self.vertices @ np.asarray(self.pose["rotation"]).T + np.asarray(self.pose["translation"])
 
-    def save(self, outdir: str | Path, stem: str) -> list[Path]:
-        """Write <stem>.obj, .mtl, _texture.png, .json and _overlay.png atomically; returns their paths."""
+    def save(self, outdir: str | Path, stem: str, *, turntable: bool = False) -> list[Path]:
+        """Write <stem>.obj, .mtl, _texture.png, .json, _overlay.png (and _albedo.png, _render.png after the
+        photometric stage; _turntable.gif on request) atomically; returns their paths."""
         from facerecon.export.files import save_reconstruction
 
-        return save_reconstruction(self, Path(outdir), stem)
+        return save_reconstruction(self, Path(outdir), stem, turntable=turntable)

@@ -18,22 +18,27 @@ from facerecon.reconstruction import Reconstruction
 FILE_MODE = 0o644
 
 
-def save_reconstruction(recon: Reconstruction, outdir: Path, stem: str) -> list[Path]:
-    names = {
-        "obj": f"{stem}.obj",
-        "mtl": f"{stem}.mtl",
-        "texture": f"{stem}_texture.png",
-        "json": f"{stem}.json",
-        "overlay": f"{stem}_overlay.png",
+def save_reconstruction(recon: Reconstruction, outdir: Path, stem: str, *, turntable: bool = False) -> list[Path]:
+    images = {
+        "texture": recon.texture,
+        "overlay": recon.overlay,
+        "albedo": recon.albedo_texture,
+        "render": recon.render,
     }
+    names = {"obj": f"{stem}.obj", "mtl": f"{stem}.mtl", "json": f"{stem}.json"}
+    names |= {key: f"{stem}_{key}.png" for key, image in images.items() if image is not None}
+    if turntable:
+        names["turntable"] = f"{stem}_turntable.gif"
     contents: dict[str, bytes] = {
         names["obj"]: export_obj(recon, names["mtl"]).encode(),
         names["mtl"]: export_mtl(names["texture"]).encode(),
-        names["texture"]: png_bytes(recon.texture),
         names["json"]: export_json(recon, names).encode(),
     }
-    if recon.overlay is not None:
-        contents[names["overlay"]] = png_bytes(recon.overlay)
+    contents |= {names[key]: png_bytes(image) for key, image in images.items() if image is not None}
+    if turntable:
+        from facerecon.export.turntable import turntable_gif
+
+        contents[names["turntable"]] = turntable_gif(recon)
     return write_files_atomically(outdir, contents)
 
 

@@ -30,6 +30,7 @@ def reconstruction_to_dict(recon: Reconstruction, files: dict[str, str] | None =
         "identity": _rounded(recon.identity, 5),
         "expression": {name: round(float(w), 5) for name, w in recon.expression.items()},
         "camera": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in recon.camera.items()},
+        "lighting": None if recon.lighting is None else _rounded(recon.lighting, 5),
         "fit": _rounded_floats(recon.fit_stats),
         "units": "cm",
         "files": files or {},

@@ -20,10 +20,69 @@ from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
 
 N_MESH_LANDMARKS = 468  # MediaPipe points 468-477 are irises, which are not on the skin
-IDENTITY_PRIOR = 2e-4
+IDENTITY_PRIOR = 2e-5  # per squared standard deviation
 EXPRESSION_L1 = 2e-4
 EXPRESSION_BOX = 1.0
+IDENTITY_LIMIT = 4.0  # standard deviations: the model's valid range, enforced after every fit
 VISIBILITY_SHARPNESS = 0.08  # cosine width of the soft visible/occluded switch
+
+
+@dataclass
+class FaceParameters:
+    """The optimised tensors of one face; rotation = exp(delta_rotation) @ base_rotation."""
+
+    base_rotation: torch.Tensor  # (3, 3), fixed
+    delta_rotation: torch.Tensor  # (3,) axis-angle
+    translation: torch.Tensor  # (3,) cm
+    identity: torch.Tensor  # (K,)
+    expression: torch.Tensor  # (E,)
+
+    @classmethod
+    def start(cls, rotation: np.ndarray, translation: np.ndarray, identity: np.ndarray, expression: np.ndarray):
+        def leaf(x: np.ndarray) -> torch.Tensor:
+            return torch.tensor(np.asarray(x), dtype=torch.float32, requires_grad=True)
+
+        base = torch.tensor(np.asarray(rotation), dtype=torch.float32)
+        return cls(base, leaf(np.zeros(3)), leaf(translation), leaf(identity), leaf(expression))
+
+    def rotation(self) -> torch.Tensor:
+        return axis_angle_to_matrix(self.delta_rotation) @ self.base_rotation
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.delta_rotation, self.translation, self.identity, self.expression]
+
+    def prior(self) -> torch.Tensor:
+        """Standard normal on identity, L1 sparsity and a soft [0, 1] box on expressions."""
+        box = torch.relu(-self.expression) + torch.relu(self.expression - 1)
+        return (
+            IDENTITY_PRIOR * self.identity.pow(2).sum()
+            + EXPRESSION_L1 * self.expression.abs().sum()
+            + EXPRESSION_BOX * box.pow(2).sum()
+        )
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [t.detach().clone() for t in self.tensors()]
+
+    def restore(self, state: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for tensor, saved in zip(self.tensors(), state, strict=True):
+                tensor.copy_(saved)
+
+    def is_finite(self) -> bool:
+        return all(bool(torch.isfinite(t).all()) for t in self.tensors())
+
+    def clamp_to_model_range(self) -> None:
+        with torch.no_grad():
+            self.expression.clamp_(0.0, 1.0)
+            self.identity.clamp_(-IDENTITY_LIMIT, IDENTITY_LIMIT)
+
+    def result(self, camera: PerspectiveCamera, stats: dict) -> FitResult:
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return t.detach().numpy().astype(np.float64)
+
+        return FitResult(
+            arr(self.rotation()), arr(self.translation), arr(self.identity), arr(self.expression), camera, stats
+        )
 
 
 @dataclass
@@ -70,74 +129,45 @@ class LandmarkFitter:
         self.mean_points = self.points_model.mean.numpy().astype(np.float64)
 
     def fit(self, landmarks: np.ndarray, camera: PerspectiveCamera, iterations: int = 60) -> FitResult:
-        """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters."""
+        """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters.
+
+        Each stage that ends in a non-finite state is undone (the fit keeps the last good state and
+        records it in stats["fallback"]); parameters end clamped to the model's valid range.
+        """
         start = time.perf_counter()
-        observed = torch.from_numpy(np.asarray(landmarks[:N_MESH_LANDMARKS, :2], dtype=np.float32))
-        rot0, trans0 = self.pnp_start(observed.numpy(), camera)
-        scale = float(np.sqrt(np.prod(observed.numpy().max(0) - observed.numpy().min(0)))) or 1.0
+        term = LandmarkTerm(self, landmarks, camera)
+        rot0, trans0 = self.pnp_start(term.observed.numpy(), camera)
+        params = FaceParameters.start(
+            rot0, trans0, np.zeros(self.points_model.n_identity), np.zeros(self.points_model.n_expression)
+        )
+        stages = [
+            ("pose", params.tensors()[:2], False, 15),
+            ("shape", params.tensors(), True, iterations),
+            ("refine", params.tensors(), True, iterations // 2),
+        ]
+        evaluations, fallbacks = 0, []
+        for name, tensors, with_prior, steps in stages:
+            saved = params.snapshot()
+            term.update_weights(params)
+            optimizer = torch.optim.LBFGS(tensors, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
-        n_id, n_ex = self.points_model.n_identity, self.points_model.n_expression
-        delta_rot = torch.zeros(3, requires_grad=True)
-        trans = torch.tensor(trans0, dtype=torch.float32, requires_grad=True)
-        identity = torch.zeros(n_id, requires_grad=True)
-        expression = torch.zeros(n_ex, requires_grad=True)
-        rot0_t = torch.from_numpy(rot0).float()
-
-        def pose() -> torch.Tensor:
-            return axis_angle_to_matrix(delta_rot) @ rot0_t
-
-        def loss_fn(weights: torch.Tensor, with_shape: bool) -> torch.Tensor:
-            points = self.points_model(identity[None], expression[None])[0]
-            projected = camera.project(points @ pose().T + trans)
-            residual = ((projected - observed) / scale).pow(2).sum(-1)
-            loss = (weights * residual).sum() / weights.sum()
-            if with_shape:
-                loss = loss + IDENTITY_PRIOR * identity.pow(2).sum() / n_id * 10
-                loss = loss + EXPRESSION_L1 * expression.abs().sum()
-                box = torch.relu(-expression) + torch.relu(expression - 1)
-                loss = loss + EXPRESSION_BOX * box.pow(2).sum()
-            return loss
-
-        def run(params: list[torch.Tensor], with_shape: bool, steps: int) -> int:
-            weights = self.visibility(pose().detach(), trans.detach(), identity.detach(), expression.detach())
-            optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
-            evaluations = 0
-
-            def closure() -> torch.Tensor:
+            def closure(with_prior: bool = with_prior, optimizer: torch.optim.Optimizer = optimizer) -> torch.Tensor:
                 nonlocal evaluations
                 evaluations += 1
                 optimizer.zero_grad()
-                loss = loss_fn(weights, with_shape)
+                loss = term(params) + (params.prior() if with_prior else 0.0)
                 loss.backward()
                 return loss
 
             optimizer.step(closure)
-            return evaluations
-
-        evaluations = run([delta_rot, trans], False, 15)
-        evaluations += run([delta_rot, trans, identity, expression], True, iterations)
-        evaluations += run([delta_rot, trans, identity, expression], True, iterations // 2)
-
-        with torch.no_grad():
-            expression.clamp_(0.0, 1.0)
-            weights = self.visibility(pose(), trans, identity, expression)
-            points = self.points_model(identity[None], expression[None])[0]
-            err = (camera.project(points @ pose().T + trans) - observed).norm(dim=-1)
-            visible = weights > 0.5
-            rmse = float(err[visible].pow(2).mean().sqrt()) if visible.any() else float("nan")
-        return FitResult(
-            rotation=pose().detach().numpy().astype(np.float64),
-            translation=trans.detach().numpy().astype(np.float64),
-            identity=identity.detach().numpy().astype(np.float64),
-            expression=expression.detach().numpy().astype(np.float64),
-            camera=camera,
-            stats={
-                "landmark_rmse_px": rmse,
-                "visible_landmarks": int(visible.sum()),
-                "evaluations": evaluations,
-                "seconds": time.perf_counter() - start,
-            },
-        )
+            if not params.is_finite():
+                params.restore(saved)
+                fallbacks.append(name)
+        params.clamp_to_model_range()
+        stats = term.statistics(params) | {"evaluations": evaluations, "seconds": time.perf_counter() - start}
+        if fallbacks:
+            stats["fallback"] = f"diverged in stage(s) {', '.join(fallbacks)}; kept the last good state"
+        return params.result(camera, stats)
 
     def pnp_start(self, observed: np.ndarray, camera: PerspectiveCamera) -> tuple[np.ndarray, np.ndarray]:
         """Pose of the mean face from its 468 embedded points (EPnP, then Levenberg-Marquardt)."""
@@ -150,16 +180,47 @@ class LandmarkFitter:
         # OpenCV's camera looks down +Z with +Y down; ours looks down -Z with +Y up.
         flip = np.diag([1.0, -1.0, -1.0])
         rot, trans = flip @ cv2.Rodrigues(rvec)[0], flip @ tvec.ravel()
-        if not ok or trans[2] >= -1.0:  # degenerate: a frontal face at a plausible distance
+        if not ok or not np.isfinite(trans).all() or trans[2] >= -1.0:  # degenerate: frontal, plausible distance
             rot, trans = np.eye(3), np.array([0.0, 0.0, -camera.focal * 15.0 / max(camera.width, 1)])
         return rot, trans
 
-    def visibility(
-        self, rotation: torch.Tensor, trans: torch.Tensor, identity: torch.Tensor, expression: torch.Tensor
-    ) -> torch.Tensor:
+    def visibility(self, params: FaceParameters) -> torch.Tensor:
         """Soft weight per landmark: ~1 where its surface normal faces the camera, ~0 where it faces away."""
-        points = self.points_model(identity[None], expression[None])[0] @ rotation.T + trans
-        normals = self.normals @ rotation.T
-        to_camera = -points / points.norm(dim=-1, keepdim=True)
-        cosine = (normals * to_camera).sum(-1)
-        return torch.sigmoid((cosine - 0.1) / VISIBILITY_SHARPNESS)
+        with torch.no_grad():
+            rotation = params.rotation()
+            points = self.points_model(params.identity[None], params.expression[None])[0] @ rotation.T
+            points = points + params.translation
+            normals = self.normals @ rotation.T
+            to_camera = -points / points.norm(dim=-1, keepdim=True)
+            cosine = (normals * to_camera).sum(-1)
+            return torch.sigmoid((cosine - 0.1) / VISIBILITY_SHARPNESS)
+
+
+class LandmarkTerm:
+    """Mean squared reprojection error of the visible MediaPipe surface landmarks, in units of the face
+    size (so the same weight suits every photo size)."""
+
+    def __init__(self, fitter: LandmarkFitter, landmarks: np.ndarray, camera: PerspectiveCamera):
+        self.fitter, self.camera = fitter, camera
+        self.observed = torch.from_numpy(np.asarray(landmarks[:N_MESH_LANDMARKS, :2], dtype=np.float32))
+        extent = self.observed.max(0).values - self.observed.min(0).values
+        self.scale = float(extent.prod().sqrt()) or 1.0
+        self.weights = torch.ones(N_MESH_LANDMARKS)
+
+    def update_weights(self, params: FaceParameters) -> None:
+        self.weights = self.fitter.visibility(params)
+
+    def projected(self, params: FaceParameters) -> torch.Tensor:
+        points = self.fitter.points_model(params.identity[None], params.expression[None])[0]
+        return self.camera.project(points @ params.rotation().T + params.translation)
+
+    def __call__(self, params: FaceParameters) -> torch.Tensor:
+        residual = ((self.projected(params) - self.observed) / self.scale).pow(2).sum(-1)
+        return (self.weights * residual).sum() / self.weights.sum().clamp_min(1e-6)
+
+    def statistics(self, params: FaceParameters) -> dict:
+        with torch.no_grad():
+            visible = self.fitter.visibility(params) > 0.5
+            err = (self.projected(params) - self.observed).norm(dim=-1)
+            rmse = float(err[visible].pow(2).mean().sqrt()) if visible.any() else float("nan")
+        return {"landmark_rmse_px": rmse, "visible_landmarks": int(visible.sum())}

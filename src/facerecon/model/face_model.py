@@ -85,6 +85,10 @@ class FaceModel(LinearShapeModel):
         self.mediapipe_faces = np.asarray(data["mp_faces"], dtype=np.int64)
         self.mirror = np.asarray(data["mirror"], dtype=np.int64)
         self.n_face_vertices = int(data["n_face_vertices"])
+        # The face region's triangles come first in the mesh (the build keeps ICT's order).
+        self.n_face_triangles = int((self.faces < self.n_face_vertices).all(axis=1).sum())
+        self.albedo_basis = torch.from_numpy(np.asarray(data["albedo_basis"], dtype=np.float32))  # (K, V)
+        self.albedo_eigenvalues = torch.from_numpy(np.asarray(data["albedo_eigenvalues"], dtype=np.float32))
 
     @property
     def n_vertices(self) -> int:

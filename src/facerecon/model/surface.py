@@ -7,7 +7,10 @@ deformation: position = sum_k bary[k] * vertices[faces[tri, k]].
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
+
+from facerecon.render.shade import vertex_normals as torch_vertex_normals
 
 
 def closest_point_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -85,12 +88,8 @@ def surface_points(vertices: np.ndarray, faces: np.ndarray, tri: np.ndarray, bar
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals (V, 3); counter-clockwise faces point outwards."""
-    tv = vertices[faces]
-    face_n = np.cross(tv[:, 1] - tv[:, 0], tv[:, 2] - tv[:, 0])
-    normals = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_n)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    normals = torch_vertex_normals(torch.from_numpy(np.asarray(vertices)), torch.from_numpy(np.asarray(faces)))
+    return normals.numpy()
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -91,14 +91,37 @@ def _draw(tv, ids, x0, y0, bw, counts, width, depth, tri, bary) -> None:
     bary[pixel] = w[best]
 
 
-def interpolate(attributes: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
+def interpolate(
+    attributes: torch.Tensor, faces: torch.Tensor, fragments: Fragments, bary: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-pixel attribute (H, W, C) from per-vertex attributes (V, C); zero where no triangle covers.
 
-    Differentiable with respect to `attributes`.
+    Differentiable with respect to `attributes`, and to vertex positions when `bary` comes from
+    `barycentrics` (else the rasteriser's constant barycentrics are used).
     """
     mask = torch.from_numpy(fragments.mask)
     tri = torch.from_numpy(np.where(fragments.mask, fragments.tri, 0))
-    bary = torch.from_numpy(fragments.bary).to(attributes.dtype)
+    if bary is None:
+        bary = torch.from_numpy(fragments.bary).to(attributes.dtype)
     corners = attributes[faces[tri]]  # (H, W, 3, C)
     values = (bary[..., None] * corners).sum(-2)
     return values * mask[..., None].to(values.dtype)
+
+
+def barycentrics(screen_xy: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
+    """Barycentrics (H, W, 3) of each pixel centre in its covering triangle, recomputed from `screen_xy`
+    (V, 2) so that they are differentiable with respect to the vertex positions; zero where uncovered."""
+    h, w = fragments.tri.shape
+    mask = torch.from_numpy(fragments.mask)
+    tri = torch.from_numpy(np.where(fragments.mask, fragments.tri, 0))
+    corners = screen_xy[faces[tri]]  # (H, W, 3, 2)
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=screen_xy.dtype), torch.arange(w, dtype=screen_xy.dtype), indexing="ij"
+    )
+    a, b, c = corners.unbind(-2)
+    area = (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
+    area = torch.where(area.abs() < 1e-9, torch.full_like(area, 1e-9), area)
+    w1 = ((xs - a[..., 0]) * (c[..., 1] - a[..., 1]) - (ys - a[..., 1]) * (c[..., 0] - a[..., 0])) / area
+    w2 = ((b[..., 0] - a[..., 0]) * (ys - a[..., 1]) - (b[..., 1] - a[..., 1]) * (xs - a[..., 0])) / area
+    bary = torch.stack([1 - w1 - w2, w1, w2], dim=-1)
+    return bary * mask[..., None].to(bary.dtype)

@@ -9,6 +9,8 @@ their own flips).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,12 @@ from facerecon.render.rasterize import rasterize
 
 MIN_FACING = 0.2  # cosine between normal and view direction below which the photo is too oblique
 DEPTH_TOLERANCE = 0.01  # relative depth slack of the visibility test
+
+
+@dataclass(frozen=True)
+class BakedTexture:
+    texture: np.ndarray  # (S, S, 3) uint8
+    seen: np.ndarray  # (S, S) bool: texels the photo shows directly (not mirrored, not filled)
 
 
 class TextureBaker:
@@ -34,8 +42,8 @@ class TextureBaker:
         self.texel_tri = frags.tri[frags.mask]
         self.texel_bary = frags.bary[frags.mask]
 
-    def bake(self, image: np.ndarray, fit: FitResult, vertices: np.ndarray) -> np.ndarray:
-        """image: RGB uint8 photo; vertices: fitted model-space vertices (V, 3). Returns (S, S, 3) uint8."""
+    def bake(self, image: np.ndarray, fit: FitResult, vertices: np.ndarray) -> BakedTexture:
+        """image: RGB uint8 photo; vertices: fitted model-space vertices (V, 3)."""
         h, w = image.shape[:2]
         camera_vertices = fit.to_camera(vertices).astype(np.float32)
         zbuffer = rasterize(fit.to_screen(vertices), self.model.faces, h, w).depth
@@ -43,20 +51,42 @@ class TextureBaker:
 
         colour = np.zeros((len(self.texel_tri), 3), dtype=np.float32)
         todo = np.arange(len(self.texel_tri))
+        seen_by_pass = []
         for corners in (self.model.faces, self.model.mirror[self.model.faces]):
             xy, seen = self._project(fit, camera_vertices, normals, zbuffer, corners, todo)
             colour[todo[seen]] = bilinear_sample(image, xy[seen, 0], xy[seen, 1])
+            seen_by_pass.append(todo[seen])
             todo = todo[~seen]
-
+        direct = self.to_texture_mask(seen_by_pass[0])
+        valid = direct | self.to_texture_mask(seen_by_pass[1])
         texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
-        valid = np.zeros((self.size, self.size), dtype=bool)
         texture[self.texel_mask] = colour
-        seen_mask = np.ones(len(self.texel_tri), dtype=bool)
-        seen_mask[todo] = False
-        valid[self.texel_mask] = seen_mask
-        return np.clip(push_pull_fill(texture, valid) + 0.5, 0, 255).astype(np.uint8)
+        baked = np.clip(push_pull_fill(texture, valid) + 0.5, 0, 255).astype(np.uint8)
+        return BakedTexture(baked, direct)
 
-    def _project(self, fit, camera_vertices, normals, zbuffer, corners, texels):  # noqa: ANN001, ANN202
+    def per_texel(self, values: np.ndarray) -> np.ndarray:
+        """Per-vertex values (V, C) interpolated to every texel (S, S, C); filled between UV islands."""
+        out = np.zeros((self.size, self.size, values.shape[1]), dtype=np.float32)
+        corners = self.model.faces[self.texel_tri]
+        out[self.texel_mask] = np.einsum("nk,nkc->nc", self.texel_bary, values[corners].astype(np.float32))
+        return push_pull_fill(out, self.texel_mask)
+
+    def to_texture_mask(self, texels: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(self.texel_tri), dtype=bool)
+        mask[texels] = True
+        full = np.zeros((self.size, self.size), dtype=bool)
+        full[self.texel_mask] = mask
+        return full
+
+    def _project(
+        self,
+        fit: FitResult,
+        camera_vertices: np.ndarray,
+        normals: np.ndarray,
+        zbuffer: np.ndarray,
+        corners: np.ndarray,
+        texels: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Pixel positions (N, 2) of these texels' surface points (on triangles with these corners) and
         whether the photo sees them there."""
         h, w = zbuffer.shape

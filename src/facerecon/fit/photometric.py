@@ -1,0 +1,197 @@
+"""Analysis by synthesis: refine the landmark fit so the lit, coloured model reproduces the photo.
+
+Appearance model: SH lighting (9 x RGB, Lambertian) times a per-vertex albedo = the mesh's smoothest
+graph-Laplacian modes (coefficients regularised by their eigenvalues, and towards left/right symmetry).
+Lighting and albedo start from closed-form least squares on the landmark fit's geometry; then Adam
+refines lighting, albedo, identity, expression and pose on a robust photometric loss over the skin mask
+plus the landmark term and the priors. Rendering runs on a square crop of the face.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from facerecon.camera import PerspectiveCamera
+from facerecon.fit.landmark_fit import FaceParameters, FitResult, LandmarkFitter, LandmarkTerm
+from facerecon.fit.skin_mask import skin_mask
+from facerecon.model.face_model import FaceModel
+from facerecon.model.surface import surface_points
+from facerecon.render.rasterize import interpolate
+from facerecon.render.render import Surface, render
+from facerecon.render.shade import AMBIENT, sh_basis, vertex_normals
+
+CROP_RESOLUTION = 160  # pixels of the square face crop the fit renders
+CROP_MARGIN = 1.15
+ITERATIONS = 24
+RASTER_EVERY = 6  # iterations between re-rasterisations (barycentrics stay differentiable between)
+LANDMARK_WEIGHT = 20.0
+ALBEDO_SMOOTHNESS = 2e-4  # per unit of Laplacian eigenvalue
+ALBEDO_SYMMETRY = 0.5
+RIDGE = 1e-3
+LIGHT_RIDGE = 1e-4
+ROBUST_EPS = 1e-3
+LEARNING_RATES = {"pose": 2e-3, "translation": 2e-2, "identity": 2e-2, "expression": 5e-3, "appearance": 5e-3}
+
+
+@dataclass
+class Appearance:
+    lighting: np.ndarray  # (9, 3) SH coefficients, camera space
+    albedo: np.ndarray  # (V, 3) per-vertex albedo in [0, 1]
+
+
+@dataclass
+class FaceCrop:
+    camera: PerspectiveCamera  # the photo's camera, cropped and scaled
+    target: torch.Tensor  # (R, R, 3) photo colours in [0, 1]
+    mask: np.ndarray  # (R, R) skin mask
+
+
+class PhotometricFitter:
+    def __init__(self, model: FaceModel, landmark_fitter: LandmarkFitter):
+        self.model, self.landmarks = model, landmark_fitter
+        self.faces = torch.from_numpy(model.faces[: model.n_face_triangles])  # the face region only
+        self.basis = model.albedo_basis.T.contiguous()  # (V, K)
+        self.mirror = torch.from_numpy(model.mirror)
+
+    def fit(self, image: np.ndarray, landmarks: np.ndarray, start: FitResult) -> tuple[FitResult, Appearance]:
+        """image: RGB uint8 photo; landmarks: MediaPipe's 478 points; start: the landmark fit."""
+        began = time.perf_counter()
+        crop = self.crop(image, start)
+        params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
+        term = LandmarkTerm(self.landmarks, landmarks, start.camera)
+        term.update_weights(params)
+        lighting, albedo_coeffs = self.solve_appearance(params, crop)
+        lighting.requires_grad_(True)
+        albedo_coeffs.requires_grad_(True)
+        optimizer = torch.optim.Adam(
+            [
+                {"params": [params.delta_rotation], "lr": LEARNING_RATES["pose"]},
+                {"params": [params.translation], "lr": LEARNING_RATES["translation"]},
+                {"params": [params.identity], "lr": LEARNING_RATES["identity"]},
+                {"params": [params.expression], "lr": LEARNING_RATES["expression"]},
+                {"params": [lighting, albedo_coeffs], "lr": LEARNING_RATES["appearance"]},
+            ]
+        )
+        mask = torch.from_numpy(crop.mask)
+        fragments, losses, saved = None, [], None
+        for step in range(ITERATIONS):
+            optimizer.zero_grad()
+            vertices = self.camera_vertices(params)
+            if step % RASTER_EVERY == 0:
+                fragments = None
+            out = render(vertices, self.faces, crop.camera, Surface(self.basis @ albedo_coeffs), lighting, fragments)
+            fragments = out.fragments
+            photo = self.photometric_loss(out.rgb, crop.target, mask & torch.from_numpy(fragments.mask))
+            loss = photo + LANDMARK_WEIGHT * term(params) + params.prior() + self.albedo_prior(albedo_coeffs)
+            if not torch.isfinite(loss):
+                break
+            saved = (params.snapshot(), lighting.detach().clone(), albedo_coeffs.detach().clone())
+            loss.backward()
+            optimizer.step()
+            losses.append(float(photo.detach()))
+        if saved is not None and not (params.is_finite() and torch.isfinite(lighting).all()):
+            params.restore(saved[0])
+            with torch.no_grad():
+                lighting.copy_(saved[1])
+                albedo_coeffs.copy_(saved[2])
+        params.clamp_to_model_range()
+        lighting, albedo_coeffs = self.solve_appearance(params, crop)  # least squares on the final shape
+        stats = (
+            start.stats
+            | term.statistics(params)
+            | {
+                "photometric_loss_start": losses[0] if losses else float("nan"),
+                "photometric_loss_end": losses[-1] if losses else float("nan"),
+                "photometric_iterations": len(losses),
+                "photometric_seconds": time.perf_counter() - began,
+            }
+        )
+        with torch.no_grad():
+            albedo = (self.basis @ albedo_coeffs).clamp(0, 1).numpy().astype(np.float64)
+        return params.result(start.camera, stats), Appearance(lighting.detach().numpy().astype(np.float64), albedo)
+
+    def camera_vertices(self, params: FaceParameters) -> torch.Tensor:
+        vertices = self.model(params.identity[None], params.expression[None])[0]
+        return vertices @ params.rotation().T + params.translation
+
+    def crop(self, image: np.ndarray, fit: FitResult) -> FaceCrop:
+        """A square crop around the fitted face, its camera, and its skin mask."""
+        vertices = fit.model_vertices(self.model)
+        lm68 = fit.to_screen(
+            surface_points(vertices, self.model.faces, self.model.landmarks68.tri, self.model.landmarks68.bary)
+        )[:, :2]
+        low, high = lm68.min(0), lm68.max(0)
+        centre, side = (low + high) / 2, float((high - low).max()) * CROP_MARGIN
+        scale = CROP_RESOLUTION / max(side, 1.0)
+        x0, y0 = centre - side / 2
+        cam = fit.camera
+        crop_camera = PerspectiveCamera(
+            cam.focal * scale,
+            (cam.cx - x0) * scale,
+            (cam.cy - y0) * scale,
+            CROP_RESOLUTION,
+            CROP_RESOLUTION,
+            cam.focal_source,
+        )
+        warp = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+        pixels = cv2.warpAffine(image, warp, (CROP_RESOLUTION, CROP_RESOLUTION), flags=cv2.INTER_AREA)
+        target = torch.from_numpy(pixels.astype(np.float32) / 255.0)
+        mask = skin_mask((lm68 - [x0, y0]) * scale, CROP_RESOLUTION, CROP_RESOLUTION)
+        return FaceCrop(crop_camera, target, mask)
+
+    def solve_appearance(self, params: FaceParameters, crop: FaceCrop) -> tuple[torch.Tensor, torch.Tensor]:
+        """Linear least squares for lighting (9, 3), then albedo coefficients (K, 3), with the shape fixed.
+
+        Lighting is solved against a uniform albedo (skin's is nearly so) before the albedo is solved
+        against that lighting: a low-frequency albedo could otherwise absorb the shading and leave the
+        lighting undetermined.
+        """
+        with torch.no_grad():
+            vertices = self.camera_vertices(params)
+            out = render(vertices, self.faces, crop.camera, Surface(torch.ones_like(vertices)), AMBIENT)
+            frags = out.fragments
+            use = torch.from_numpy(frags.mask & crop.mask)
+            normals = interpolate(vertex_normals(vertices, self.faces), self.faces, frags)[use]
+            y = sh_basis(_unit(normals)).double()  # (P, 9)
+            b = interpolate(self.basis, self.faces, frags)[use].double()  # (P, K)
+            t = crop.target[use].double()  # (P, 3)
+            k = b.shape[1]
+            coeffs = torch.zeros(k, 3, dtype=torch.float64)
+            coeffs[0] = t.mean(0) / self.basis[:, 0].mean()
+            reg = torch.diag(RIDGE + ALBEDO_SMOOTHNESS * self.model.albedo_eigenvalues.double()) * len(t)
+            lighting = AMBIENT.double().clone()
+            albedo = b @ coeffs
+            # Over the visible half of a face, the constant, z and z² terms are nearly collinear: shrink
+            # the directional terms only, so the mean brightness stays in the ambient term.
+            light_reg = torch.diag(torch.tensor([0.0] + [LIGHT_RIDGE] * 8, dtype=torch.float64)) * len(t)
+            for c in range(3):
+                design = albedo[:, c : c + 1] * y
+                lighting[:, c] = _ridge(design, t[:, c], light_reg)
+            shading = y @ lighting
+            for c in range(3):
+                coeffs[:, c] = _ridge(b * shading[:, c : c + 1], t[:, c], reg)
+            return lighting.float(), coeffs.float()
+
+    def photometric_loss(self, rendered: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean over the mask of the per-pixel colour distance (robust: an L2,1 norm, as Deep3DFaceRecon)."""
+        diff = (rendered - target)[mask]
+        return (diff.pow(2).sum(-1) + ROBUST_EPS**2).sqrt().mean() if len(diff) else rendered.sum() * 0
+
+    def albedo_prior(self, coeffs: torch.Tensor) -> torch.Tensor:
+        albedo = self.basis @ coeffs
+        smooth = (self.model.albedo_eigenvalues[:, None] * coeffs.pow(2)).sum()
+        symmetry = (albedo - albedo[self.mirror]).pow(2).mean()
+        return ALBEDO_SMOOTHNESS * smooth + ALBEDO_SYMMETRY * symmetry
+
+
+def _ridge(design: torch.Tensor, target: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.solve(design.T @ design + reg, design.T @ target)
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-9)

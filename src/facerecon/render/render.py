@@ -1,0 +1,79 @@
+"""Render a mesh with the primitives: rasterize -> interpolate -> shade -> soft edges.
+
+Colours come from per-vertex colours or from a UV texture; lighting is SH irradiance (render.shade) or
+none (colours as they are). Everything is differentiable with respect to camera-space vertex positions,
+colours, texture and lighting, except which triangle covers which pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facerecon.camera import PerspectiveCamera
+from facerecon.render.rasterize import Fragments, barycentrics, interpolate, rasterize
+from facerecon.render.shade import sh_shade, soft_coverage, vertex_normals
+
+
+@dataclass
+class Rendering:
+    rgb: torch.Tensor  # (H, W, 3), premultiplied by nothing: background is 0
+    alpha: torch.Tensor  # (H, W) coverage in [0, 1]
+    fragments: Fragments
+
+
+@dataclass
+class Surface:
+    """What to paint: per-vertex colours (V, 3), or a texture (S, S, 3) in [0, 1] with uv (T, 2) and
+    face_uv (F, 3) (UV (0, 0) = bottom-left)."""
+
+    vertex_colors: torch.Tensor | None = None
+    texture: torch.Tensor | None = None
+    uv: torch.Tensor | None = None
+    face_uv: torch.Tensor | None = None
+
+
+def screen_coordinates(camera: PerspectiveCamera, camera_vertices: torch.Tensor) -> torch.Tensor:
+    """(V, 3) camera-space -> (V, 3) pixel x, y and depth (cm in front of the camera)."""
+    return torch.cat([camera.project(camera_vertices), -camera_vertices[:, 2:]], dim=1)
+
+
+def render(
+    camera_vertices: torch.Tensor,
+    faces: torch.Tensor,
+    camera: PerspectiveCamera,
+    surface: Surface,
+    lighting: torch.Tensor | None = None,
+    fragments: Fragments | None = None,
+) -> Rendering:
+    """Render at the camera's width x height. Pass `fragments` to reuse a rasterisation (the gradients
+    stay exact while no triangle changes which pixels it covers)."""
+    screen = screen_coordinates(camera, camera_vertices)
+    if fragments is None:
+        fragments = rasterize(screen.detach().numpy(), faces.numpy(), camera.height, camera.width)
+    bary = barycentrics(screen[:, :2], faces, fragments)
+    if surface.vertex_colors is not None:
+        colour = interpolate(surface.vertex_colors, faces, fragments, bary)
+    else:
+        uv = interpolate(surface.uv, surface.face_uv, fragments, bary)
+        grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], dim=-1)[None]
+        texture = surface.texture.permute(2, 0, 1)[None]
+        colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+    if lighting is not None:
+        normals = interpolate(vertex_normals(camera_vertices, faces), faces, fragments, bary)
+        normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        colour = sh_shade(colour, normals, lighting)
+    mask = torch.from_numpy(fragments.mask)[..., None]
+    colour = torch.where(mask, colour, torch.zeros_like(colour))
+    alpha = soft_coverage(screen[:, :2], faces, fragments)
+    return Rendering(colour, alpha, fragments)
+
+
+def to_rgba8(rendering: Rendering) -> np.ndarray:
+    """(H, W, 4) uint8 image: colour where covered, alpha = coverage."""
+    rgb = rendering.rgb.detach().clamp(0, 1).numpy()
+    alpha = rendering.alpha.detach().clamp(0, 1).numpy()[..., None]
+    return np.rint(np.concatenate([rgb, alpha], axis=-1) * 255).astype(np.uint8)

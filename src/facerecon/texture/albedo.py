@@ -1,0 +1,32 @@
+"""The de-lit UV albedo: the baked photo texture divided by the fitted SH irradiance.
+
+Where the photo sees the surface, each texel is divided by its own irradiance; elsewhere (mirrored or
+filled texels, whose colour came from another surface point) by the median irradiance of the seen ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from facerecon.render.shade import sh_basis
+from facerecon.texture.bake import BakedTexture, TextureBaker
+
+MIN_IRRADIANCE = 0.15  # below this, dividing amplifies noise: the model albedo is used instead
+
+
+def delit_albedo(
+    baker: TextureBaker,
+    baked: BakedTexture,
+    camera_normals: np.ndarray,
+    lighting: np.ndarray,
+) -> np.ndarray:
+    """camera_normals: (V, 3) unit normals of the posed mesh; lighting: (9, 3). Returns (S, S, 3) uint8."""
+    normals = baker.per_texel(camera_normals)
+    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-9)
+    irradiance = (sh_basis(torch.from_numpy(normals)) @ torch.from_numpy(lighting).float()).numpy()
+    usable = baked.seen & (irradiance.min(axis=-1) > MIN_IRRADIANCE)
+    typical = np.median(irradiance[usable], axis=0) if usable.any() else np.ones(3, dtype=np.float32)
+    divisor = np.where(usable[..., None], irradiance, np.maximum(typical, MIN_IRRADIANCE))
+    albedo = baked.texture.astype(np.float32) / 255.0 / divisor
+    return np.clip(albedo * 255.0 + 0.5, 0, 255).astype(np.uint8)
