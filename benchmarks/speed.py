@@ -1,4 +1,4 @@
-"""Per-stage times of the full pipeline (load, detect, landmark fit, texture, overlay, save).
+"""Per-stage times of the full pipeline (load, detect, landmark fit, photometric fit, textures, overlay, save).
 
     python benchmarks/speed.py [--shared ../shared] [--photos 20]
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import facerecon  # noqa: E402
 from facerecon.datasets import annotated_faces  # noqa: E402
 
-STAGES = ["load_s", "detect_s", "fit_s", "texture_s", "overlay_s", "save_s"]
+STAGES = ["load_s", "detect_s", "fit_s", "photometric_s", "texture_s", "overlay_s", "save_s"]
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
             timings["total_s"] = time.perf_counter() - start
             for stage, seconds in timings.items():
                 rows[stage].append(seconds)
-    print(f"| stage | median ms | p90 ms |  ({len(photos) - 1} HELEN photos, 1024² texture, 2 threads)")
+    print(f"| stage | median ms | p90 ms |  ({len(photos) - 1} HELEN photos, 1024² textures, 2 threads)")
     print("|---|---|---|")
     for stage, values in rows.items():
         print(f"| {stage[:-2]} | {np.median(values) * 1000:.0f} | {np.percentile(values, 90) * 1000:.0f} |")

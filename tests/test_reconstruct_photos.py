@@ -53,8 +53,8 @@ def test_sample_reconstruction(astronaut, tmp_path):
     assert face.expression["mouthSmileLeft"] > 0.3 and face.expression["mouthSmileRight"] > 0.3  # she smiles
     paths = face.save(tmp_path, "astro")
     assert sorted(p.name for p in paths) == sorted(
-        ["astro.obj", "astro.mtl", "astro_texture.png", "astro.json", "astro_overlay.png", "astro_albedo.png",
-         "astro_render.png"]
+        ["astro.obj", "astro.mtl", "astro.glb", "astro_texture.png", "astro.json", "astro_overlay.png",
+         "astro_albedo.png", "astro_render.png"]
     )  # fmt: skip
     record = json.loads((tmp_path / "astro.json").read_text())
     assert record["files"]["texture"] == "astro_texture.png"
@@ -92,6 +92,7 @@ def test_cli_input_writes_output_3d(tmp_path):
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
+        "output_3d.glb",
         "output_3d.json",
         "output_3d.mtl",
         "output_3d.obj",

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from facerecon.errors import FaceReconError
+from facerecon.export.formats import DEFAULT_FORMATS, FORMATS
 
 SAMPLE_PHOTO = Path(__file__).parent / "data" / "astronaut.jpg"
 EXIT_USAGE = 2
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_faces=args.max_faces,
                 photometric=not args.no_photometric,
                 turntable=args.turntable,
+                formats=args.formats,
             )
         if args.command == "demo":
             return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
@@ -51,6 +53,7 @@ def reconstruct_images(
     max_faces: int | None = None,
     photometric: bool = True,
     turntable: bool = False,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
 ) -> int:
     """Reconstruct each image and save one file set per face; returns the exit code (the first failure's)."""
     from facerecon.pipeline import reconstruct
@@ -61,7 +64,8 @@ def reconstruct_images(
             faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric)
             base = stem or Path(image).stem
             for k, face in enumerate(faces):
-                written = face.save(outdir, base if k == 0 else f"{base}_face{k}", turntable=turntable)
+                name = base if k == 0 else f"{base}_face{k}"
+                written = face.save(outdir, name, formats=formats, turntable=turntable)
                 print(f"{image}: face {k} -> {written[0]}")
         except FaceReconError as exc:
             print(f"facerecon: error: {exc}", file=sys.stderr)
@@ -86,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-faces", type=positive_int, metavar="N", help="keep the N largest faces")
     rec.add_argument("--no-photometric", action="store_true", help="landmark fit only (faster; no lighting/albedo)")
     rec.add_argument("--turntable", action="store_true", help="also write <stem>_turntable.gif")
+    rec.add_argument(
+        "--formats",
+        type=parse_formats,
+        default=DEFAULT_FORMATS,
+        metavar="LIST",
+        help=f"comma-separated mesh formats from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)})",
+    )
 
     demo = sub.add_parser("demo", help="reconstruct the bundled sample photo")
     demo.add_argument("-o", "--output", default="facerecon_demo", metavar="OUTDIR")
@@ -100,6 +111,14 @@ def parse_bbox(text: str) -> list[float]:
     if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
         raise argparse.ArgumentTypeError(f"need x0,y0,x1,y1 with x1 > x0 and y1 > y0: {text!r}")
     return values
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(f"formats must come from {','.join(FORMATS)}: {text!r}")
+    return formats
 
 
 def positive_int(text: str) -> int:

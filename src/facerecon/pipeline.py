@@ -100,6 +100,7 @@ def reconstruct_face(
         fit_stats=fit.stats | {"timings": timer.laps},
         source=loaded.source,
         overlay=overlay,
+        expression_basis=model.expression_basis.numpy(),
         lighting=None if appearance is None else appearance.lighting,
         vertex_albedo=None if appearance is None else appearance.albedo,
         albedo_texture=albedo_texture,

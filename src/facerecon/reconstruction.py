@@ -32,6 +32,8 @@ class Reconstruction:
     fit_stats: dict = field(default_factory=dict)
     source: str = "<array>"
     overlay: np.ndarray | None = field(default=None, repr=False)  # photo with wireframe and landmarks
+    # The model's expression deltas (E, V, 3) cm, in the order of `expression`, for animatable exports.
+    expression_basis: np.ndarray | None = field(default=None, repr=False)
     # From the photometric stage (None when it was skipped):
     lighting: np.ndarray | None = None  # (9, 3) SH irradiance coefficients, camera space (render.shade)
     vertex_albedo: np.ndarray | None = field(default=None, repr=False)  # (V, 3) low-frequency albedo, [0, 1]
@@ -42,9 +44,13 @@ class Reconstruction:
         """Vertices in camera space (cm): the head where it was in the photo."""
         return self.vertices @ np.asarray(self.pose["rotation"]).T + np.asarray(self.pose["translation"])
 
-    def save(self, outdir: str | Path, stem: str, *, turntable: bool = False) -> list[Path]:
-        """Write <stem>.obj, .mtl, _texture.png, .json, _overlay.png (and _albedo.png, _render.png after the
-        photometric stage; _turntable.gif on request) atomically; returns their paths."""
+    def save(
+        self, outdir: str | Path, stem: str, *, formats: tuple[str, ...] | None = None, turntable: bool = False
+    ) -> list[Path]:
+        """Write the mesh formats (default obj + mtl, glb, json; ply on request) and the pictures
+        (_texture, _overlay, and after the photometric stage _albedo and _render .png; _turntable.gif on
+        request) atomically; returns their paths."""
         from facerecon.export.files import save_reconstruction
+        from facerecon.export.formats import DEFAULT_FORMATS
 
-        return save_reconstruction(self, Path(outdir), stem, turntable=turntable)
+        return save_reconstruction(self, Path(outdir), stem, formats=formats or DEFAULT_FORMATS, turntable=turntable)

@@ -2,50 +2,56 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from facerecon.errors import OutputError
+from facerecon.export.formats import DEFAULT_FORMATS, FORMATS
+from facerecon.export.glb import export_glb
+from facerecon.export.images import png_bytes
 from facerecon.export.json_export import export_json
 from facerecon.export.obj import export_mtl, export_obj
+from facerecon.export.ply import export_ply
+from facerecon.export.turntable import turntable_gif
 from facerecon.reconstruction import Reconstruction
 
 FILE_MODE = 0o644
 
 
-def save_reconstruction(recon: Reconstruction, outdir: Path, stem: str, *, turntable: bool = False) -> list[Path]:
-    images = {
-        "texture": recon.texture,
-        "overlay": recon.overlay,
-        "albedo": recon.albedo_texture,
-        "render": recon.render,
-    }
-    names = {"obj": f"{stem}.obj", "mtl": f"{stem}.mtl", "json": f"{stem}.json"}
-    names |= {key: f"{stem}_{key}.png" for key, image in images.items() if image is not None}
+def save_reconstruction(
+    recon: Reconstruction,
+    outdir: Path,
+    stem: str,
+    *,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    turntable: bool = False,
+) -> list[Path]:
+    """Encode the chosen mesh formats and the pictures, then write them all atomically."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown format(s) {sorted(unknown)}; choose from {sorted(FORMATS)}")
+    pictures = {"texture": recon.texture, "overlay": recon.overlay, "albedo": recon.albedo_texture,
+                "render": recon.render}  # fmt: skip
+    names = {key: f"{stem}_{key}.png" for key, image in pictures.items() if image is not None}
+    names |= {fmt: f"{stem}.{fmt}" for fmt in formats}
+    if "obj" in formats:
+        names["mtl"] = f"{stem}.mtl"
     if turntable:
         names["turntable"] = f"{stem}_turntable.gif"
-    contents: dict[str, bytes] = {
-        names["obj"]: export_obj(recon, names["mtl"]).encode(),
-        names["mtl"]: export_mtl(names["texture"]).encode(),
-        names["json"]: export_json(recon, names).encode(),
-    }
-    contents |= {names[key]: png_bytes(image) for key, image in images.items() if image is not None}
+    contents = {names[key]: png_bytes(image) for key, image in pictures.items() if image is not None}
+    if "obj" in formats:
+        contents[names["obj"]] = export_obj(recon, names["mtl"]).encode()
+        contents[names["mtl"]] = export_mtl(names["texture"]).encode()
+    if "glb" in formats:
+        contents[names["glb"]] = export_glb(recon)
+    if "ply" in formats:
+        contents[names["ply"]] = export_ply(recon)
+    if "json" in formats:
+        contents[names["json"]] = export_json(recon, names).encode()
     if turntable:
-        from facerecon.export.turntable import turntable_gif
-
         contents[names["turntable"]] = turntable_gif(recon)
     return write_files_atomically(outdir, contents)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=4)
-    return buffer.getvalue()
 
 
 def write_files_atomically(outdir: Path, contents: dict[str, bytes]) -> list[Path]:

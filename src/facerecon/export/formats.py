@@ -1,0 +1,4 @@
+"""The mesh formats `save` can write (kept apart so the CLI can list them without importing torch)."""
+
+FORMATS = ("obj", "glb", "ply", "json")
+DEFAULT_FORMATS = ("obj", "glb", "json")

@@ -1,0 +1,163 @@
+"""Binary glTF 2.0 (.glb): the identity-baked neutral head with ARKit morph targets, ready to animate.
+
+- Units metres, +Y up, +Z out of the face (glTF's own axes and "front"); our centimetres / 100.
+- Vertices are split where the UV layout has seams (glTF keeps one UV per vertex).
+- 52 morph targets named with ARKit's exact names in mesh.extras.targetNames; mesh.weights = the fitted
+  expression, so the file opens showing the photo's expression and sliders animate it.
+- The head pose is the node's rotation and translation, in the frame of a camera node at the origin
+  that looks down -Z as glTF cameras do (the photo's camera, with its vertical field of view).
+- The UV texture is embedded as PNG in an unlit-looking PBR material (metallic 0, roughness 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import numpy as np
+
+from facerecon.export.images import png_bytes
+from facerecon.model.surface import vertex_normals
+from facerecon.reconstruction import Reconstruction
+
+CM_TO_M = 0.01
+FLOAT, UINT32 = 5126, 5125
+ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
+
+
+def export_glb(recon: Reconstruction) -> bytes:
+    corners, vertex_of, uv_of = split_seams(recon.faces, recon.face_uv)
+    names = list(recon.expression)
+    basis = recon.expression_basis
+    weights = np.array([recon.expression[name] for name in names], dtype=np.float32)
+    neutral = recon.vertices - np.tensordot(weights, basis, axes=1)
+    positions = (neutral[vertex_of] * CM_TO_M).astype(np.float32)
+    normals = vertex_normals(neutral.astype(np.float64), recon.faces)[vertex_of].astype(np.float32)
+    uvs = recon.uv[uv_of].astype(np.float32) * [1, -1] + [0, 1]  # glTF's UV origin is the top-left
+    builder = _Builder()
+    attributes = {
+        "POSITION": builder.accessor(positions, "VEC3", ARRAY_BUFFER, bounds=True),
+        "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
+        "TEXCOORD_0": builder.accessor(uvs.astype(np.float32), "VEC2", ARRAY_BUFFER),
+    }
+    targets = [
+        {"POSITION": builder.accessor((delta[vertex_of] * CM_TO_M).astype(np.float32), "VEC3", ARRAY_BUFFER,
+                                      bounds=True)}
+        for delta in basis
+    ]  # fmt: skip
+    indices = builder.accessor(corners.astype(np.uint32).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
+    image_view = builder.view(png_bytes(recon.texture))
+
+    rotation = np.asarray(recon.pose["rotation"], dtype=np.float64)
+    translation = np.asarray(recon.pose["translation"], dtype=np.float64) * CM_TO_M
+    camera = recon.camera
+    document = {
+        "asset": {"version": "2.0", "generator": "facerecon"},
+        "scene": 0,
+        "scenes": [{"nodes": [0, 1]}],
+        "nodes": [
+            {"name": "head", "mesh": 0, "rotation": _quaternion(rotation), "translation": translation.tolist()},
+            {"name": "photo_camera", "camera": 0},
+        ],
+        "cameras": [
+            {
+                "type": "perspective",
+                "perspective": {
+                    "yfov": 2 * math.atan(camera["height"] / 2 / camera["focal"]),
+                    "aspectRatio": camera["width"] / camera["height"],
+                    "znear": 0.01,
+                },
+            }
+        ],
+        "meshes": [
+            {
+                "name": "face",
+                "primitives": [{"attributes": attributes, "indices": indices, "material": 0, "targets": targets}],
+                "weights": [float(w) for w in weights],
+                "extras": {"targetNames": names},
+            }
+        ],
+        "materials": [
+            {
+                "name": "face",
+                "pbrMetallicRoughness": {
+                    "baseColorTexture": {"index": 0},
+                    "metallicFactor": 0.0,
+                    "roughnessFactor": 1.0,
+                },
+            }
+        ],
+        "textures": [{"sampler": 0, "source": 0}],
+        "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
+        "images": [{"bufferView": image_view, "mimeType": "image/png"}],
+        "accessors": builder.accessors,
+        "bufferViews": builder.views,
+        "buffers": [{"byteLength": len(builder.data)}],
+    }
+    return _glb(document, bytes(builder.data))
+
+
+def split_seams(faces: np.ndarray, face_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One glTF vertex per distinct (vertex, uv) corner pair: (new faces (F, 3), vertex id and uv id of
+    each new vertex)."""
+    pairs = np.stack([faces.reshape(-1), face_uv.reshape(-1)], axis=1)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    return inverse.reshape(faces.shape), unique[:, 0], unique[:, 1]
+
+
+class _Builder:
+    """Accumulates the binary buffer, its views and accessors."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.views: list[dict] = []
+        self.accessors: list[dict] = []
+
+    def view(self, payload: bytes, target: int | None = None) -> int:
+        self.data.extend(b"\0" * (-len(self.data) % 4))
+        view = {"buffer": 0, "byteOffset": len(self.data), "byteLength": len(payload)}
+        if target is not None:
+            view["target"] = target
+        self.data.extend(payload)
+        self.views.append(view)
+        return len(self.views) - 1
+
+    def accessor(self, array: np.ndarray, kind: str, target: int, bounds: bool = False) -> int:
+        array = np.ascontiguousarray(array)
+        accessor = {
+            "bufferView": self.view(array.tobytes(), target),
+            "componentType": UINT32 if array.dtype == np.uint32 else FLOAT,
+            "count": len(array),
+            "type": kind,
+        }
+        if bounds:
+            accessor["min"] = array.min(axis=0).tolist()
+            accessor["max"] = array.max(axis=0).tolist()
+        self.accessors.append(accessor)
+        return len(self.accessors) - 1
+
+
+def _glb(document: dict, binary: bytes) -> bytes:
+    text = json.dumps(document, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    binary += b"\0" * (-len(binary) % 4)
+    total = 12 + 8 + len(text) + 8 + len(binary)
+    return (
+        struct.pack("<4sII", b"glTF", 2, total)
+        + struct.pack("<I4s", len(text), b"JSON")
+        + text
+        + struct.pack("<I4s", len(binary), b"BIN\0")
+        + binary
+    )
+
+
+def _quaternion(rotation: np.ndarray) -> list[float]:
+    """3x3 rotation -> unit quaternion [x, y, z, w] (glTF order)."""
+    m = rotation
+    w = math.sqrt(max(0.0, 1 + m[0, 0] + m[1, 1] + m[2, 2])) / 2
+    x = math.copysign(math.sqrt(max(0.0, 1 + m[0, 0] - m[1, 1] - m[2, 2])) / 2, m[2, 1] - m[1, 2])
+    y = math.copysign(math.sqrt(max(0.0, 1 - m[0, 0] + m[1, 1] - m[2, 2])) / 2, m[0, 2] - m[2, 0])
+    z = math.copysign(math.sqrt(max(0.0, 1 - m[0, 0] - m[1, 1] + m[2, 2])) / 2, m[1, 0] - m[0, 1])
+    q = np.array([x, y, z, w])
+    return (q / np.linalg.norm(q)).tolist()
