@@ -58,7 +58,12 @@ BAD: dict[str, tuple[str, Callable[[], bytes | None], int]] = {
     "thin strip": ("strip.png", lambda: encoded(Image.new("RGB", (10_000, 20)), "PNG"), 7),
     "no face": ("noise.png", lambda: encoded(noise(320, 240), "PNG"), 8),
     "black": ("black.png", lambda: encoded(Image.new("RGB", (400, 300)), "PNG"), 8),
+    "overexposed": ("bright.jpg", lambda: encoded(scaled(FACE, 2.5), "JPEG"), 8),
 }
+
+
+def scaled(img: Image.Image, gain: float) -> Image.Image:
+    return Image.fromarray(np.clip(np.asarray(img, dtype=np.float64) * gain, 0, 255).astype(np.uint8))
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -73,6 +78,24 @@ def test_bad_input(case, tmp_path, capsys):
     assert main(["reconstruct", str(path), "-o", str(outdir)]) == code
     assert_one_line_error(capsys)
     assert not outdir.exists() or not any(outdir.iterdir())
+
+
+def test_broken_symlink(tmp_path, capsys):
+    link = tmp_path / "link.jpg"
+    link.symlink_to(tmp_path / "gone.jpg")
+    assert main(["reconstruct", str(link), "-o", str(tmp_path / "out")]) == 3
+    assert_one_line_error(capsys)
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_bad_model_asset(tmp_path, capsys, damage):
+    asset = tmp_path / "model.npz"
+    if damage == "corrupt":
+        asset.write_bytes(b"PK\x03\x04 definitely not the model")
+    outdir = tmp_path / "out"
+    assert main(["reconstruct", str(SAMPLE), "-o", str(outdir), "--model", str(asset)]) == 10
+    assert_one_line_error(capsys)
+    assert not outdir.exists()
 
 
 def test_directory_as_input(tmp_path, capsys):
@@ -163,8 +186,44 @@ def test_awkward_but_valid_input(case, tmp_path, capsys, astronaut):
     assert not list(outdir.glob(".*.tmp"))
 
 
+def shifted(case: str) -> tuple[Image.Image, tuple[int, int]]:
+    """An awkward variant of the sample and where the sample's pixel (0, 0) lands in it."""
+    if case == "10,000 pixels wide":
+        canvas = Image.new("RGB", (10_000, 800), (90, 90, 90))
+        canvas.paste(FACE, (6000, 100))
+        return canvas, (6000, 100)
+    if case == "face cut by the border":
+        return FACE.crop((200, 0, 512, 512)), (-200, 0)
+    return scaled(FACE, 0.08), (0, 0)  # "very dark"
+
+
+@pytest.mark.parametrize("case", ["10,000 pixels wide", "face cut by the border", "very dark"])
+def test_awkward_geometry_and_exposure(case, tmp_path, capsys, astronaut):
+    image, offset = shifted(case)
+    path = tmp_path / "in.png"
+    image.save(path)
+    assert main(["reconstruct", str(path), "-o", str(tmp_path / "out"), "--no-photometric"]) == 0
+    import json
+
+    record = json.loads((tmp_path / "out" / "in.json").read_text())
+    error = np.linalg.norm(np.array(record["landmarks68"]) - (astronaut[0].landmarks68 + offset), axis=1).mean()
+    assert error < 6.0, error
+
+
 def assert_one_line_error(capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err.startswith("facerecon: error:"), err
     assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+def test_failed_run_leaves_existing_outputs_alone(tmp_path, capsys):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    previous = outdir / "photo.obj"
+    previous.write_text("an earlier, good result")
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(encoded(FACE, "JPEG")[:4000])  # truncated: fails after the name is known
+    assert main(["reconstruct", str(bad), "-o", str(outdir)]) == 5
+    assert previous.read_text() == "an earlier, good result"
+    assert sorted(p.name for p in outdir.iterdir()) == ["photo.obj"]

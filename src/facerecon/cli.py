@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                 photometric=not args.no_photometric,
                 turntable=args.turntable,
                 formats=args.formats,
+                model_path=args.model,
             )
         if args.command == "demo":
             return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
@@ -54,14 +55,21 @@ def reconstruct_images(
     photometric: bool = True,
     turntable: bool = False,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
+    model_path: str | None = None,
 ) -> int:
     """Reconstruct each image and save one file set per face; returns the exit code (the first failure's)."""
+    from facerecon.model.face_model import load_face_model
     from facerecon.pipeline import reconstruct
 
+    try:
+        model = load_face_model(model_path)
+    except FaceReconError as exc:
+        print(f"facerecon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     exit_code = 0
     for image in images:
         try:
-            faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric)
+            faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric, model=model)
             base = stem or Path(image).stem
             for k, face in enumerate(faces):
                 name = base if k == 0 else f"{base}_face{k}"
@@ -97,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"comma-separated mesh formats from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)})",
     )
+    rec.add_argument("--model", metavar="NPZ", help="another face model asset (default: the shipped one)")
 
     demo = sub.add_parser("demo", help="reconstruct the bundled sample photo")
     demo.add_argument("-o", "--output", default="facerecon_demo", metavar="OUTDIR")

@@ -33,14 +33,17 @@ def reconstruct(
     max_faces: int | None = None,
     texture_size: int = DEFAULT_TEXTURE_SIZE,
     photometric: bool = True,
+    model: FaceModel | None = None,
 ) -> list[Reconstruction]:
     """Reconstruct the faces in a photo (a path or an RGB uint8 array), largest first.
 
     bbox=[x0, y0, x1, y1] restricts it to the face in that box; max_faces keeps the largest N;
-    photometric=False skips the photometric refinement (landmarks only: faster, no lighting or albedo).
+    photometric=False skips the photometric refinement (landmarks only: faster, no lighting or albedo);
+    model: another face model asset (load_face_model(path)); the shipped one by default.
     Raises a FaceReconError subclass for bad input or when no face is found.
     """
     start = time.perf_counter()
+    model = model or load_face_model()  # first, so a broken asset fails before any work
     loaded = load_image(image)
     loaded_at = time.perf_counter()
     faces = detect_faces(loaded.pixels, bbox=bbox, max_faces=max_faces)
@@ -48,17 +51,23 @@ def reconstruct(
         where = f" inside bbox {list(np.round(bbox, 1))}" if bbox is not None else ""
         raise NoFaceError(f"no face found{where} in {loaded.source}")
     shared_timings = {"load_s": loaded_at - start, "detect_s": time.perf_counter() - loaded_at}
-    results = [reconstruct_face(loaded, face, texture_size=texture_size, photometric=photometric) for face in faces]
+    results = [reconstruct_face(loaded, face, texture_size=texture_size, photometric=photometric, model=model)
+               for face in faces]  # fmt: skip
     for result in results:
         result.fit_stats["timings"] = shared_timings | result.fit_stats["timings"]
     return results
 
 
 def reconstruct_face(
-    loaded: LoadedImage, face: DetectedFace, *, texture_size: int = DEFAULT_TEXTURE_SIZE, photometric: bool = True
+    loaded: LoadedImage,
+    face: DetectedFace,
+    *,
+    texture_size: int = DEFAULT_TEXTURE_SIZE,
+    photometric: bool = True,
+    model: FaceModel | None = None,
 ) -> Reconstruction:
     """Fit the model to one detected face (landmarks, then photometric) and bake its textures."""
-    model = load_face_model()
+    model = model or load_face_model()
     fitter, baker = _fitter(model), _baker(model, texture_size)
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)

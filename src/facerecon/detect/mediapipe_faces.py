@@ -37,8 +37,23 @@ class DetectedFace:
 def detect_faces(
     image: np.ndarray, *, bbox: list[float] | np.ndarray | None = None, max_faces: int | None = None
 ) -> list[DetectedFace]:
-    """Faces in an RGB uint8 image, largest first. With `bbox` [x0, y0, x1, y1], only the face in that box."""
-    boxes = [np.asarray(bbox, dtype=np.float64)] if bbox is not None else _detector_boxes(image)
+    """Faces in an RGB uint8 image, largest first. With `bbox` [x0, y0, x1, y1], only the face in that box.
+
+    When nothing is found in a badly exposed photo, it tries once more with the contrast stretched.
+    """
+    faces = _detect(image, bbox, max_faces)
+    stretched = None if faces else _stretch_contrast(image)
+    if stretched is not None:
+        faces = _detect(stretched, bbox, max_faces)
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces[:max_faces] if max_faces else faces
+
+
+def _detect(image: np.ndarray, bbox: list[float] | np.ndarray | None, max_faces: int | None) -> list[DetectedFace]:
+    if bbox is not None:
+        boxes = [np.asarray(bbox, dtype=np.float64)]
+    else:
+        boxes = _detector_boxes(image) or _tiled_detector_boxes(image)
     faces: list[DetectedFace] = []
     for box in boxes:
         face = _landmarks_in_box(image, box)
@@ -46,8 +61,7 @@ def detect_faces(
             faces.append(face)
     if not faces and bbox is None:
         faces = _facemesh(image, max_faces=max_faces or 10)
-    faces.sort(key=lambda f: f.area, reverse=True)
-    return faces[:max_faces] if max_faces else faces
+    return faces
 
 
 def _detector_boxes(image: np.ndarray) -> list[np.ndarray]:
@@ -59,6 +73,33 @@ def _detector_boxes(image: np.ndarray) -> list[np.ndarray]:
         x0, y0 = rel.xmin * w, rel.ymin * h
         boxes.append(np.array([x0, y0, x0 + rel.width * w, y0 + rel.height * h]))
     return boxes
+
+
+def _tiled_detector_boxes(image: np.ndarray) -> list[np.ndarray]:
+    """Boxes from overlapping square tiles of a long panorama or strip, which the detector would squeeze
+    into its small square input until faces vanish."""
+    h, w = image.shape[:2]
+    side, length = min(h, w), max(h, w)
+    if length < 2 * side:
+        return []
+    boxes: list[np.ndarray] = []
+    for start in sorted({*range(0, length - side, side // 2), length - side}):
+        tile = image[:, start : start + side] if w > h else image[start : start + side]
+        offset = np.array([start, 0, start, 0] if w > h else [0, start, 0, start], dtype=np.float64)
+        for box in _detector_boxes(np.ascontiguousarray(tile)):
+            if not any(_iou(box + offset, b) > DUPLICATE_IOU for b in boxes):
+                boxes.append(box + offset)
+    return boxes
+
+
+def _stretch_contrast(image: np.ndarray) -> np.ndarray | None:
+    """The 1st-99th brightness percentiles mapped to 0-255; None where that changes little or the image is
+    flat."""
+    low, high = np.percentile(image, [1, 99])
+    if high - low < 8 or (low <= 10 and high >= 245):
+        return None
+    scaled = (image.astype(np.float32) - low) * (255.0 / (high - low))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 def _landmarks_in_box(image: np.ndarray, box: np.ndarray) -> DetectedFace | None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from facerecon import __version__
+from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.reconstruction import Reconstruction
 
 SCHEMA_VERSION = 1
@@ -49,3 +51,54 @@ def _rounded_floats(value: object) -> object:
 
 def _rounded(array: np.ndarray, digits: int) -> list:
     return np.round(np.asarray(array, dtype=np.float64), digits).tolist()
+
+
+def reconstruction_from_dict(
+    record: dict, model: FaceModel | None = None, texture: np.ndarray | None = None
+) -> Reconstruction:
+    """Rebuild a Reconstruction from its JSON record: the mesh comes from the model with the recorded
+    identity and expression. Raises ValueError for a record that is not ours or is inconsistent."""
+    model = model or load_face_model()
+    try:
+        identity = np.asarray(record["identity"], dtype=np.float64)
+        names = list(record["expression"])
+        weights = np.asarray([record["expression"][n] for n in model.expression_names], dtype=np.float64)
+        pose = record["pose"]
+        rotation = np.asarray(pose["rotation"], dtype=np.float64)
+        translation = np.asarray(pose["translation"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a facerecon record: {exc}") from None
+    if identity.shape != (model.n_identity,) or sorted(names) != sorted(model.expression_names):
+        raise ValueError("record does not match the face model (identity size or expression names differ)")
+    if rotation.shape != (3, 3) or translation.shape != (3,):
+        raise ValueError("record pose has the wrong shape")
+    arrays = [identity, weights, rotation, translation]
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError("record holds non-finite numbers")
+    with torch.no_grad():
+        vertices = model(torch.from_numpy(identity).float()[None], torch.from_numpy(weights).float()[None])[0]
+    lighting = record.get("lighting")
+    return Reconstruction(
+        vertices=vertices.numpy(),
+        faces=model.faces,
+        uv=model.uv,
+        face_uv=model.face_uv,
+        texture=texture if texture is not None else np.full((8, 8, 3), 128, dtype=np.uint8),
+        landmarks68=np.asarray(record.get("landmarks68", np.zeros((68, 2))), dtype=np.float64),
+        landmarks478=np.asarray(record.get("landmarks478", np.zeros((478, 3))), dtype=np.float64),
+        pose={
+            "yaw": float(pose["yaw"]),
+            "pitch": float(pose["pitch"]),
+            "roll": float(pose["roll"]),
+            "rotation": rotation,
+            "translation": translation,
+        },
+        identity=identity,
+        expression=dict(zip(model.expression_names, map(float, weights), strict=True)),
+        camera=dict(record.get("camera", {})),
+        bbox=np.asarray(record.get("bbox", [0, 0, 0, 0]), dtype=np.float64),
+        fit_stats=dict(record.get("fit", {})),
+        source=str(record.get("source", "<json>")),
+        expression_basis=model.expression_basis.numpy(),
+        lighting=None if lighting is None else np.asarray(lighting, dtype=np.float64),
+    )

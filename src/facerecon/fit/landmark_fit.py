@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from facerecon.camera import PerspectiveCamera, axis_angle_to_matrix
+from facerecon.errors import NoFaceError
 from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
 
@@ -135,6 +136,8 @@ class LandmarkFitter:
         records it in stats["fallback"]); parameters end clamped to the model's valid range.
         """
         start = time.perf_counter()
+        if not np.isfinite(landmarks[:N_MESH_LANDMARKS, :2]).all():
+            raise NoFaceError("the face's landmarks are not finite numbers")
         term = LandmarkTerm(self, landmarks, camera)
         rot0, trans0 = self.pnp_start(term.observed.numpy(), camera)
         params = FaceParameters.start(
@@ -174,13 +177,17 @@ class LandmarkFitter:
         obj = self.mean_points.astype(np.float64)
         img = observed.astype(np.float64)
         k = camera.intrinsics()
-        ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
-        if ok:
-            ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
+        try:
+            ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
+            if ok:
+                ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, rvec, tvec, True, flags=cv2.SOLVEPNP_ITERATIVE)
+        except cv2.error:  # degenerate point sets
+            ok, rvec, tvec = False, np.zeros(3), np.zeros(3)
         # OpenCV's camera looks down +Z with +Y down; ours looks down -Z with +Y up.
         flip = np.diag([1.0, -1.0, -1.0])
-        rot, trans = flip @ cv2.Rodrigues(rvec)[0], flip @ tvec.ravel()
-        if not ok or not np.isfinite(trans).all() or trans[2] >= -1.0:  # degenerate: frontal, plausible distance
+        rot, trans = flip @ cv2.Rodrigues(np.asarray(rvec, dtype=np.float64))[0], flip @ np.ravel(tvec)
+        if not ok or not np.isfinite(rot).all() or not np.isfinite(trans).all() or trans[2] >= -1.0:
+            # Degenerate: a frontal face at a plausible distance.
             rot, trans = np.eye(3), np.array([0.0, 0.0, -camera.focal * 15.0 / max(camera.width, 1)])
         return rot, trans
 
