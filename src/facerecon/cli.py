@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                 formats=args.formats,
                 model_path=args.model,
             )
+        if args.command == "video":
+            return reconstruct_video_file(Path(args.video), Path(args.output), keyframes=args.keyframes,
+                                          smoothing=not args.no_smoothing)  # fmt: skip
         if args.command == "demo":
             return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
         if args.input:
@@ -84,6 +87,28 @@ def reconstruct_images(
     return exit_code
 
 
+def reconstruct_video_file(path: Path, outdir: Path, *, keyframes: int, smoothing: bool) -> int:
+    try:
+        from facerecon.export.video_files import save_video
+        from facerecon.video import read_video, reconstruct_video
+    except ImportError as exc:
+        print(f"facerecon: error: video needs imageio and imageio-ffmpeg: pip install 'facerecon[video]' ({exc.name})",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    try:
+        frames, fps, total = read_video(path)
+        video = reconstruct_video(frames, fps, keyframes=keyframes, smoothing=smoothing, progress=True, total=total)
+        again, _, _ = read_video(path)  # the overlay needs the frames once more
+        written = save_video(video, outdir, path.stem, again)
+    except FaceReconError as exc:
+        print(f"\nfacerecon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    seconds = video.stats["seconds"]
+    print(f"{path}: {video.stats['frames']} frames, face in {video.stats['detected']}, "
+          f"{video.stats['frames'] / seconds:.1f} frames/s -> {written[0].parent}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facerecon", description="One photo -> a textured, animatable 3D face (OBJ + MTL + PNG, JSON)."
@@ -106,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated mesh formats from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)})",
     )
     rec.add_argument("--model", metavar="NPZ", help="another face model asset (default: the shipped one)")
+
+    vid = sub.add_parser("video", help="a video -> ARKit curves (CSV), animated GLB, per-frame JSON, overlay MP4")
+    vid.add_argument("video", metavar="VIDEO")
+    vid.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    vid.add_argument("--keyframes", type=positive_int, default=8, help="frames the shared identity is fitted on")
+    vid.add_argument("--no-smoothing", action="store_true", help="independent per-frame fits, no One-Euro filter")
 
     demo = sub.add_parser("demo", help="reconstruct the bundled sample photo")
     demo.add_argument("-o", "--output", default="facerecon_demo", metavar="OUTDIR")

@@ -13,7 +13,7 @@ from facerecon.camera import PerspectiveCamera, matrix_to_euler
 from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
 from facerecon.errors import NoFaceError
 from facerecon.export.overlay import draw_overlay
-from facerecon.fit.landmark_fit import LandmarkFitter
+from facerecon.fit.landmark_fit import FitResult, LandmarkFitter
 from facerecon.fit.photometric import Appearance, PhotometricFitter
 from facerecon.io.image import LoadedImage, load_image
 from facerecon.model.face_model import FaceModel, load_face_model
@@ -68,7 +68,7 @@ def reconstruct_face(
 ) -> Reconstruction:
     """Fit the model to one detected face (landmarks, then photometric) and bake its textures."""
     model = model or load_face_model()
-    fitter, baker = _fitter(model), _baker(model, texture_size)
+    fitter = _fitter(model)
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
     timer = StageTimer()
@@ -79,9 +79,26 @@ def reconstruct_face(
         if photometric:
             fit, appearance = _photometric_fitter(model).fit(loaded.pixels, face.landmarks, fit)
             timer.lap("photometric_s")
+    return build_reconstruction(loaded, face, fit, model, appearance=appearance, texture_size=texture_size,
+                                timer=timer)  # fmt: skip
+
+
+def build_reconstruction(
+    loaded: LoadedImage,
+    face: DetectedFace,
+    fit: FitResult,
+    model: FaceModel,
+    *,
+    appearance: Appearance | None = None,
+    texture_size: int = DEFAULT_TEXTURE_SIZE,
+    timer: StageTimer | None = None,
+) -> Reconstruction:
+    """Everything after the fit: textures, render, landmarks, overlay, in one Reconstruction."""
+    timer = timer or StageTimer()
+    baker = _baker(model, texture_size)
+    camera = fit.camera
     vertices = fit.model_vertices(model)
     landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
-    wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
     baked = baker.bake(loaded.pixels, fit, vertices)
     albedo_texture = rendered = None
     if appearance is not None:
@@ -90,7 +107,7 @@ def reconstruct_face(
         albedo_texture = delit_albedo(baker, baked, normals, appearance.lighting)
         rendered = render_in_photo(model, camera_vertices, camera, appearance)
     timer.lap("texture_s")
-    overlay = draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2])
+    overlay = overlay_for(loaded.pixels, model, fit, vertices)
     timer.lap("overlay_s")
     yaw, pitch, roll = matrix_to_euler(fit.rotation)
     return Reconstruction(
@@ -115,6 +132,13 @@ def reconstruct_face(
         albedo_texture=albedo_texture,
         render=rendered,
     )
+
+
+def overlay_for(image: np.ndarray, model: FaceModel, fit: FitResult, vertices: np.ndarray) -> np.ndarray:
+    """The photo with the fitted mesh's wireframe (MediaPipe's topology on our surface) and 68 landmarks."""
+    wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
+    landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
+    return draw_overlay(image, wire, model.mediapipe_faces, landmarks68[:, :2])
 
 
 def render_in_photo(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +27,18 @@ FLOAT, UINT32 = 5126, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
 
 
-def export_glb(recon: Reconstruction) -> bytes:
+@dataclass(frozen=True)
+class Animation:
+    """Keyframes for the head node: morph weights (T, E) in the order of recon.expression, rotations
+    (T, 3, 3) and translations (T, 3) cm, at times (T,) seconds."""
+
+    times: np.ndarray
+    weights: np.ndarray
+    rotations: np.ndarray
+    translations: np.ndarray
+
+
+def export_glb(recon: Reconstruction, animation: Animation | None = None) -> bytes:
     corners, vertex_of, uv_of = split_seams(recon.faces, recon.face_uv)
     names = list(recon.expression)
     basis = recon.expression_basis
@@ -91,11 +103,29 @@ def export_glb(recon: Reconstruction) -> bytes:
         "textures": [{"sampler": 0, "source": 0}],
         "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
         "images": [{"bufferView": image_view, "mimeType": "image/png"}],
+        **({"animations": [_animation(builder, animation)]} if animation is not None else {}),
         "accessors": builder.accessors,
         "bufferViews": builder.views,
         "buffers": [{"byteLength": len(builder.data)}],
     }
     return _glb(document, bytes(builder.data))
+
+
+def _animation(builder: _Builder, animation: Animation) -> dict:
+    """One glTF animation on node 0: weights, rotation and translation channels, linearly interpolated."""
+    times = builder.accessor(np.asarray(animation.times, dtype=np.float32), "SCALAR", None, bounds=True)
+    outputs = {
+        "weights": builder.accessor(np.asarray(animation.weights, dtype=np.float32).reshape(-1), "SCALAR", None),
+        "rotation": builder.accessor(_continuous_quaternions(animation.rotations), "VEC4", None),
+        "translation": builder.accessor(
+            (np.asarray(animation.translations) * CM_TO_M).astype(np.float32), "VEC3", None
+        ),
+    }
+    return {
+        "name": "performance",
+        "samplers": [{"input": times, "output": out, "interpolation": "LINEAR"} for out in outputs.values()],
+        "channels": [{"sampler": i, "target": {"node": 0, "path": path}} for i, path in enumerate(outputs)],
+    }
 
 
 def split_seams(faces: np.ndarray, face_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,7 +153,7 @@ class _Builder:
         self.views.append(view)
         return len(self.views) - 1
 
-    def accessor(self, array: np.ndarray, kind: str, target: int, bounds: bool = False) -> int:
+    def accessor(self, array: np.ndarray, kind: str, target: int | None, bounds: bool = False) -> int:
         array = np.ascontiguousarray(array)
         accessor = {
             "bufferView": self.view(array.tobytes(), target),
@@ -132,8 +162,8 @@ class _Builder:
             "type": kind,
         }
         if bounds:
-            accessor["min"] = array.min(axis=0).tolist()
-            accessor["max"] = array.max(axis=0).tolist()
+            accessor["min"] = np.atleast_1d(array.min(axis=0)).tolist()
+            accessor["max"] = np.atleast_1d(array.max(axis=0)).tolist()
         self.accessors.append(accessor)
         return len(self.accessors) - 1
 
@@ -150,6 +180,15 @@ def _glb(document: dict, binary: bytes) -> bytes:
         + struct.pack("<I4s", len(binary), b"BIN\0")
         + binary
     )
+
+
+def _continuous_quaternions(rotations: np.ndarray) -> np.ndarray:
+    """(T, 4) quaternions with signs chosen so neighbours are close (q and -q are the same rotation)."""
+    quats = np.array([_quaternion(r) for r in rotations], dtype=np.float32)
+    for t in range(1, len(quats)):
+        if np.dot(quats[t], quats[t - 1]) < 0:
+            quats[t] = -quats[t]
+    return quats
 
 
 def _quaternion(rotation: np.ndarray) -> list[float]:

@@ -129,8 +129,15 @@ class LandmarkFitter:
         self.normals = torch.from_numpy(embedded / np.linalg.norm(embedded, axis=1, keepdims=True)).float()
         self.mean_points = self.points_model.mean.numpy().astype(np.float64)
 
-    def fit(self, landmarks: np.ndarray, camera: PerspectiveCamera, iterations: int = 60) -> FitResult:
-        """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters.
+    def fit(
+        self,
+        landmarks: np.ndarray,
+        camera: PerspectiveCamera,
+        iterations: int = 60,
+        identity: np.ndarray | None = None,
+    ) -> FitResult:
+        """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters. With `identity`
+        given (e.g. shared by the frames of a video), only pose and expression are fitted.
 
         Each stage that ends in a non-finite state is undone (the fit keeps the last good state and
         records it in stats["fallback"]); parameters end clamped to the model's valid range.
@@ -140,13 +147,15 @@ class LandmarkFitter:
             raise NoFaceError("the face's landmarks are not finite numbers")
         term = LandmarkTerm(self, landmarks, camera)
         rot0, trans0 = self.pnp_start(term.observed.numpy(), camera)
-        params = FaceParameters.start(
-            rot0, trans0, np.zeros(self.points_model.n_identity), np.zeros(self.points_model.n_expression)
-        )
+        fixed_identity = identity is not None
+        if identity is None:
+            identity = np.zeros(self.points_model.n_identity)
+        params = FaceParameters.start(rot0, trans0, identity, np.zeros(self.points_model.n_expression))
+        free = [t for t in params.tensors() if not (fixed_identity and t is params.identity)]
         stages = [
             ("pose", params.tensors()[:2], False, 15),
-            ("shape", params.tensors(), True, iterations),
-            ("refine", params.tensors(), True, iterations // 2),
+            ("shape", free, True, iterations),
+            ("refine", free, True, iterations // 2),
         ]
         evaluations, fallbacks = 0, []
         for name, tensors, with_prior, steps in stages:
@@ -171,6 +180,33 @@ class LandmarkFitter:
         if fallbacks:
             stats["fallback"] = f"diverged in stage(s) {', '.join(fallbacks)}; kept the last good state"
         return params.result(camera, stats)
+
+    def fit_shared_identity(
+        self, landmarks: list[np.ndarray], camera: PerspectiveCamera, starts: list[FitResult], iterations: int = 40
+    ) -> np.ndarray:
+        """One identity for several views of the same person (video keyframes): jointly with each view's
+        own pose and expression, from their independent fits `starts`."""
+        identity = torch.tensor(np.mean([s.identity for s in starts], axis=0), dtype=torch.float32,
+                                requires_grad=True)  # fmt: skip
+        views = []
+        for points, start in zip(landmarks, starts, strict=True):
+            params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
+            params.identity = identity
+            term = LandmarkTerm(self, points, camera)
+            term.update_weights(params)
+            views.append((params, term))
+        tensors = [identity] + [t for params, _ in views for t in params.tensors() if t is not identity]
+        optimizer = torch.optim.LBFGS(tensors, lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = sum(term(params) + params.prior() for params, term in views) / len(views)
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        result = identity.detach().clamp(-IDENTITY_LIMIT, IDENTITY_LIMIT).numpy().astype(np.float64)
+        return result if np.isfinite(result).all() else np.mean([s.identity for s in starts], axis=0)
 
     def pnp_start(self, observed: np.ndarray, camera: PerspectiveCamera) -> tuple[np.ndarray, np.ndarray]:
         """Pose of the mean face from its 468 embedded points (EPnP, then Levenberg-Marquardt)."""

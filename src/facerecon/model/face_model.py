@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +93,11 @@ class FaceModel(LinearShapeModel):
     @property
     def n_vertices(self) -> int:
         return self.mean.shape[0]
+
+    @cached_property
+    def landmarks68_model(self) -> LinearShapeModel:
+        """The linear model of just the 68 landmarks (cheap to evaluate per video frame)."""
+        return self.embedded(self.landmarks68)
 
     def embedded(self, embedding: SurfaceEmbedding) -> LinearShapeModel:
         """The linear model of embedded points: each basis is combined with the points' barycentric weights."""
