@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                 formats=args.formats,
                 model_path=args.model,
             )
+        if args.command == "batch":
+            return batch_folder(Path(args.input_dir), Path(args.output), workers=args.workers, fast=args.fast,
+                                formats=args.formats)  # fmt: skip
         if args.command == "video":
             return reconstruct_video_file(Path(args.video), Path(args.output), keyframes=args.keyframes,
                                           smoothing=not args.no_smoothing)  # fmt: skip
@@ -87,6 +90,29 @@ def reconstruct_images(
     return exit_code
 
 
+def batch_folder(input_dir: Path, output_dir: Path, *, workers: int, fast: bool, formats: tuple[str, ...]) -> int:
+    from facerecon.batch import EXIT_SOME_FAILED, run_batch
+    from facerecon.errors import InputNotFoundError, NotAFileError
+
+    try:
+        if not input_dir.exists():
+            raise InputNotFoundError(f"no such folder: {input_dir}")
+        if not input_dir.is_dir():
+            raise NotAFileError(f"not a folder: {input_dir}")
+        result = run_batch(input_dir, output_dir, workers=workers, fast=fast, formats=formats)
+    except FaceReconError as exc:
+        print(f"facerecon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    seconds = sum(r.seconds for r in result.processed)
+    print(
+        f"batch: {len(result.processed) - len(result.failed)} done, {len(result.failed)} failed, "
+        f"{len(result.skipped)} already done; {seconds:.1f} s of work; manifest {output_dir / 'manifest.jsonl'}"
+    )
+    for record in result.failed:
+        print(f"  failed: {record.input}: {record.error}", file=sys.stderr)
+    return EXIT_SOME_FAILED if result.failed else 0
+
+
 def reconstruct_video_file(path: Path, outdir: Path, *, keyframes: int, smoothing: bool) -> int:
     try:
         from facerecon.export.video_files import save_video
@@ -131,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated mesh formats from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)})",
     )
     rec.add_argument("--model", metavar="NPZ", help="another face model asset (default: the shipped one)")
+
+    batch = sub.add_parser("batch", help="every image in a folder (resumable; one output folder per image)")
+    batch.add_argument("input_dir", metavar="INPUT_DIR")
+    batch.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR")
+    batch.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes")
+    batch.add_argument("--fast", action="store_true", help="landmark fit only, 512² textures")
+    batch.add_argument("--formats", type=parse_formats, default=DEFAULT_FORMATS, metavar="LIST")
 
     vid = sub.add_parser("video", help="a video -> ARKit curves (CSV), animated GLB, per-frame JSON, overlay MP4")
     vid.add_argument("video", metavar="VIDEO")
