@@ -101,3 +101,20 @@ def test_two_workers_give_the_same_results(tmp_path):
         a, b = (json.loads((root / name).read_text()) for root in (one, two))
         assert np.allclose(a["landmarks68"], b["landmarks68"], atol=0.5)
         assert a["expression"] == pytest.approx(b["expression"], abs=0.02)
+
+
+def test_ray_run_equals_local_run(tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="needs Ray (pip install 'facerecon[ray]')")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    folder = make_folder(tmp_path, broken=False)
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    assert main(["batch", str(folder), "-o", str(local), "--fast", "--formats", "json"]) == 0
+    assert main(["batch", str(folder), "-o", str(distributed), "--fast", "--formats", "json", "--ray",
+                 "--workers", "2"]) == 0  # fmt: skip
+    ours, theirs = completed_inputs(local), completed_inputs(distributed)
+    assert set(ours) == set(theirs) and len(ours) == len(GOOD)
+    for digest, record in ours.items():
+        assert theirs[digest].outputs == record.outputs
+        name = next(o for o in record.outputs if o.endswith(".json"))
+        a, b = (json.loads((root / name).read_text()) for root in (local, distributed))
+        assert np.allclose(a["landmarks68"], b["landmarks68"], atol=0.5)

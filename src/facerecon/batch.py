@@ -71,8 +71,13 @@ def run_batch(
     fast: bool = False,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     progress: bool = True,
+    ray_address: str | None = None,
 ) -> BatchResult:
-    """Process every image not already done (by content hash and complete outputs)."""
+    """Process every image not already done (by content hash and complete outputs).
+
+    ray_address: run the work on a Ray cluster with Ray Data ("local" starts one on this machine, bound to
+    loopback, with `workers` CPUs); inputs and outputs must then be at the same paths on every node.
+    """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -89,7 +94,12 @@ def run_batch(
     started = time.perf_counter()
     options = {"fast": fast, "formats": formats}
     with _manifest_appender(output_dir) as append:
-        for finished, record in enumerate(_process(todo, output_dir, options, workers), start=1):
+        work = (
+            _process_on_ray(todo, output_dir, options, ray_address, workers)
+            if ray_address
+            else _process(todo, output_dir, options, workers)
+        )
+        for finished, record in enumerate(work, start=1):
             append(record)
             result.processed.append(record)
             if progress:
@@ -177,6 +187,33 @@ def _process(todo: list, output_dir: Path, options: dict, workers: int) -> Itera
         futures = [pool.submit(process_one, p, d, f, output_dir, options) for p, d, f in todo]
         for future in as_completed(futures):
             yield future.result()
+
+
+def _process_on_ray(todo: list, output_dir: Path, options: dict, address: str, workers: int) -> Iterator[BatchRecord]:
+    """The same work as a Ray Data map over the inputs; the driver still writes the manifest."""
+    try:
+        import ray
+    except ImportError:
+        raise FaceReconError("--ray needs Ray: pip install 'facerecon[ray]'") from None
+    if not todo:
+        return
+    if address == "local":
+        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    try:
+        rows = [{"path": str(p), "digest": d, "folder": f} for p, d, f in todo]
+
+        def run(row: dict) -> dict:
+            _worker_init()
+            record = process_one(Path(row["path"]), row["digest"], row["folder"], output_dir, options)
+            return {"record": json.dumps(asdict(record))}  # one string column: no Arrow typing surprises
+
+        dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(run, num_cpus=1)
+        for row in dataset.iter_rows():
+            yield BatchRecord(**json.loads(row["record"]))
+    finally:
+        ray.shutdown()
 
 
 def _worker_init() -> None:

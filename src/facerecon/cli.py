@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "batch":
             return batch_folder(Path(args.input_dir), Path(args.output), workers=args.workers, fast=args.fast,
-                                formats=args.formats)  # fmt: skip
+                                formats=args.formats, ray_address=args.ray)  # fmt: skip
         if args.command == "video":
             return reconstruct_video_file(Path(args.video), Path(args.output), keyframes=args.keyframes,
                                           smoothing=not args.no_smoothing)  # fmt: skip
@@ -90,7 +90,9 @@ def reconstruct_images(
     return exit_code
 
 
-def batch_folder(input_dir: Path, output_dir: Path, *, workers: int, fast: bool, formats: tuple[str, ...]) -> int:
+def batch_folder(
+    input_dir: Path, output_dir: Path, *, workers: int, fast: bool, formats: tuple[str, ...], ray_address: str | None
+) -> int:
     from facerecon.batch import EXIT_SOME_FAILED, run_batch
     from facerecon.errors import InputNotFoundError, NotAFileError
 
@@ -99,7 +101,7 @@ def batch_folder(input_dir: Path, output_dir: Path, *, workers: int, fast: bool,
             raise InputNotFoundError(f"no such folder: {input_dir}")
         if not input_dir.is_dir():
             raise NotAFileError(f"not a folder: {input_dir}")
-        result = run_batch(input_dir, output_dir, workers=workers, fast=fast, formats=formats)
+        result = run_batch(input_dir, output_dir, workers=workers, fast=fast, formats=formats, ray_address=ray_address)
     except FaceReconError as exc:
         print(f"facerecon: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -164,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes")
     batch.add_argument("--fast", action="store_true", help="landmark fit only, 512² textures")
     batch.add_argument("--formats", type=parse_formats, default=DEFAULT_FORMATS, metavar="LIST")
+    batch.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="run on a Ray cluster (ray://host:10001 or host:6379); alone: a local Ray")  # fmt: skip
 
     vid = sub.add_parser("video", help="a video -> ARKit curves (CSV), animated GLB, per-frame JSON, overlay MP4")
     vid.add_argument("video", metavar="VIDEO")
