@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
                 formats=args.formats,
                 model_path=args.model,
             )
+        if args.command == "serve":
+            from facerecon.web import serve
+
+            serve(args.host, args.port)
+            return 0
         if args.command == "batch":
             return batch_folder(Path(args.input_dir), Path(args.output), workers=args.workers, fast=args.fast,
                                 formats=args.formats, ray_address=args.ray)  # fmt: skip
@@ -174,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     vid.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     vid.add_argument("--keyframes", type=positive_int, default=8, help="frames the shared identity is fitted on")
     vid.add_argument("--no-smoothing", action="store_true", help="independent per-frame fits, no One-Euro filter")
+
+    web = sub.add_parser("serve", help="the web app (Gradio): upload, 3D viewer, ARKit sliders, downloads")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=positive_int, default=7860)
 
     demo = sub.add_parser("demo", help="reconstruct the bundled sample photo")
     demo.add_argument("-o", "--output", default="facerecon_demo", metavar="OUTDIR")
