@@ -29,16 +29,23 @@ class Fragments:
         return self.tri >= 0
 
 
-def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int) -> Fragments:
+def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cull_back: bool = False) -> Fragments:
     """screen: (V, 3) vertices as (x, y, depth) with x, y in pixels (pixel centres at integers) and depth
-    > 0 growing away from the viewer; faces: (F, 3). Both windings are drawn; the nearest surface wins."""
+    > 0 growing away from the viewer; faces: (F, 3). The nearest surface wins. With cull_back, triangles
+    that turn their back to the viewer (clockwise in the camera's view, which is y-up) are not drawn."""
     screen = np.asarray(screen, dtype=np.float64)
     tv = screen[np.asarray(faces)]  # (F, 3, 3)
+    if cull_back:
+        # Screen y points down, so a counter-clockwise (front) triangle has a negative signed area here.
+        signed = (tv[:, 1, 0] - tv[:, 0, 0]) * (tv[:, 2, 1] - tv[:, 0, 1]) - (tv[:, 1, 1] - tv[:, 0, 1]) * (
+            tv[:, 2, 0] - tv[:, 0, 0]
+        )
+        tv = np.where((signed < 0)[:, None, None], tv, np.nan)  # NaN boxes are dropped below
     x0 = np.clip(np.ceil(tv[..., 0].min(1)), 0, width)
     x1 = np.clip(np.floor(tv[..., 0].max(1)), -1, width - 1)
     y0 = np.clip(np.ceil(tv[..., 1].min(1)), 0, height)
     y1 = np.clip(np.floor(tv[..., 1].max(1)), -1, height - 1)
-    keep = (x1 >= x0) & (y1 >= y0) & (tv[..., 2].min(1) > 0)
+    keep = (x1 >= x0) & (y1 >= y0) & (tv[..., 2].min(1) > 0) & np.isfinite(tv).all(axis=(1, 2))
     ids = np.flatnonzero(keep)
     bw = (x1 - x0 + 1)[ids].astype(np.int64)
     bh = (y1 - y0 + 1)[ids].astype(np.int64)
@@ -57,38 +64,54 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int) ->
     )
 
 
-def _draw(tv, ids, x0, y0, bw, counts, width, depth, tri, bary) -> None:
+def _draw(
+    tv: np.ndarray,
+    ids: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
+    bw: np.ndarray,
+    counts: np.ndarray,
+    width: int,
+    depth: np.ndarray,
+    tri: np.ndarray,
+    bary: np.ndarray,
+) -> None:
     """Test every pixel of each triangle's bounding box; keep the nearest hit per pixel (in place)."""
     if len(ids) == 0:
         return
+    # Per triangle, barycentrics and depth are affine in (x, y): w = gx * x + gy * y + g0.
+    a, b, c = tv[ids, 0], tv[ids, 1], tv[ids, 2]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    area = np.where(np.abs(area) > 1e-12, area, np.inf)  # degenerate triangles cover nothing
+    coeff = np.empty((len(ids), 3, 3), dtype=np.float32)  # rows: w1, w2, depth; columns: x, y, 1
+    coeff[:, 0] = np.stack([a[:, 1] - c[:, 1], c[:, 0] - a[:, 0], (c[:, 1] - a[:, 1]) * a[:, 0]
+                            - (c[:, 0] - a[:, 0]) * a[:, 1]], axis=1) / -area[:, None]  # fmt: skip
+    coeff[:, 1] = np.stack([a[:, 1] - b[:, 1], b[:, 0] - a[:, 0], (b[:, 1] - a[:, 1]) * a[:, 0]
+                            - (b[:, 0] - a[:, 0]) * a[:, 1]], axis=1) / area[:, None]  # fmt: skip
+    dz1, dz2 = (b[:, 2] - a[:, 2])[:, None], (c[:, 2] - a[:, 2])[:, None]
+    coeff[:, 2] = dz1 * coeff[:, 0] + dz2 * coeff[:, 1]
+    coeff[:, 2, 2] += a[:, 2]
+
     owner = np.repeat(np.arange(len(ids)), counts)
     local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    face = ids[owner]
-    px = x0[face] + local % bw[owner]
-    py = y0[face] + local // bw[owner]
-    a, b, c = tv[face, 0], tv[face, 1], tv[face, 2]
-    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w1 = ((px - a[:, 0]) * (c[:, 1] - a[:, 1]) - (py - a[:, 1]) * (c[:, 0] - a[:, 0])) / area
-        w2 = ((b[:, 0] - a[:, 0]) * (py - a[:, 1]) - (b[:, 1] - a[:, 1]) * (px - a[:, 0])) / area
-    w0 = 1 - w1 - w2
-    eps = -1e-7
-    inside = (w0 >= eps) & (w1 >= eps) & (w2 >= eps) & (np.abs(area) > 1e-12)
-    w = np.stack([w0, w1, w2], axis=1)[inside]
-    z = (w * np.stack([a[:, 2], b[:, 2], c[:, 2]], axis=1)[inside]).sum(1)
-    pixel = (py * width + px)[inside].astype(np.int64)
-    face = face[inside]
-    # Nearest per pixel within this chunk, then against what earlier chunks drew.
-    order = np.lexsort((z, pixel))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = pixel[order][1:] != pixel[order][:-1]
-    best = order[first]
-    pixel, z = pixel[best], z[best]
-    nearer = z < depth[pixel]
-    pixel, best = pixel[nearer], best[nearer]
-    depth[pixel] = z[nearer]
-    tri[pixel] = face[best]
-    bary[pixel] = w[best]
+    px = (x0[ids][owner] + local % bw[owner]).astype(np.float32)
+    py = (y0[ids][owner] + local // bw[owner]).astype(np.float32)
+    k = coeff[owner]
+    w1 = k[:, 0, 0] * px + k[:, 0, 1] * py + k[:, 0, 2]
+    w2 = k[:, 1, 0] * px + k[:, 1, 1] * py + k[:, 1, 2]
+    eps = -1e-6
+    inside = (w1 >= eps) & (w2 >= eps) & (1 - w1 - w2 >= eps)
+    owner, w1, w2 = owner[inside], w1[inside], w2[inside]
+    px, py, k = px[inside], py[inside], k[inside]
+    z = k[:, 2, 0] * px + k[:, 2, 1] * py + k[:, 2, 2]
+    pixel = py.astype(np.int64) * width + px.astype(np.int64)
+    # Nearest per pixel: a minimum-scatter into the depth buffer, then the candidates that match it.
+    before = depth.copy()
+    np.minimum.at(depth, pixel, z.astype(np.float64))
+    winner = (z.astype(np.float64) == depth[pixel]) & (z.astype(np.float64) < before[pixel])
+    pixel = pixel[winner]
+    tri[pixel] = ids[owner[winner]]
+    bary[pixel] = np.stack([1 - w1[winner] - w2[winner], w1[winner], w2[winner]], axis=1)
 
 
 def interpolate(

@@ -53,7 +53,7 @@ def render(
     stay exact while no triangle changes which pixels it covers)."""
     screen = screen_coordinates(camera, camera_vertices)
     if fragments is None:
-        fragments = rasterize(screen.detach().numpy(), faces.numpy(), camera.height, camera.width)
+        fragments = rasterize(screen.detach().numpy(), faces.numpy(), camera.height, camera.width, cull_back=True)
     bary = barycentrics(screen[:, :2], faces, fragments)
     if surface.vertex_colors is not None:
         colour = interpolate(surface.vertex_colors, faces, fragments, bary)
