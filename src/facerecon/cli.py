@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
         if args.input:
             return reconstruct_images([args.input], Path.cwd(), stem="output_3d", max_faces=1)
+    except FaceReconError as exc:  # e.g. serve without its optional dependency
+        print(f"facerecon: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("facerecon: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -43,7 +43,7 @@ def reconstruct(
     Raises a FaceReconError subclass for bad input or when no face is found.
     """
     start = time.perf_counter()
-    model = model or load_face_model()  # first, so a broken asset fails before any work
+    model = model if model is not None else load_face_model()  # first, so a broken asset fails before any work
     loaded = load_image(image)
     loaded_at = time.perf_counter()
     faces = detect_faces(loaded.pixels, bbox=bbox, max_faces=max_faces)
@@ -67,8 +67,8 @@ def reconstruct_face(
     model: FaceModel | None = None,
 ) -> Reconstruction:
     """Fit the model to one detected face (landmarks, then photometric) and bake its textures."""
-    model = model or load_face_model()
-    fitter = _fitter(model)
+    model = model if model is not None else load_face_model()
+    fitter = landmark_fitter(model)
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
     timer = StageTimer()
@@ -170,13 +170,14 @@ class StageTimer:
 
 
 @lru_cache(maxsize=2)
-def _fitter(model: FaceModel) -> LandmarkFitter:
+def landmark_fitter(model: FaceModel) -> LandmarkFitter:
+    """The fitter of this model, built once (it precomputes the embedded landmark model)."""
     return LandmarkFitter(model)
 
 
 @lru_cache(maxsize=2)
 def _photometric_fitter(model: FaceModel) -> PhotometricFitter:
-    return PhotometricFitter(model, _fitter(model))
+    return PhotometricFitter(model, landmark_fitter(model))
 
 
 @lru_cache(maxsize=4)

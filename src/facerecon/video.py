@@ -5,7 +5,7 @@ and pose, smoothed in time with a One-Euro filter.
 2. Identity: independent fits of a few keyframes spread over the clip, then one joint fit that shares the
    identity across them.
 3. Per frame: pose and expression with that identity fixed.
-4. One-Euro filter (Casiry et al. 2012) on expressions, rotation vectors and translations: it smooths
+4. One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) on expressions, rotation vectors and translations: it smooths
    slow motion strongly and fast motion little, so blinks survive and jitter does not.
 Frames without a face hold the nearest detected frame's values and are flagged in the outputs.
 """
@@ -94,10 +94,15 @@ def reconstruct_video(
     progress: bool = False,
     total: int = 0,
 ) -> VideoReconstruction:
-    from facerecon.pipeline import _fitter, build_reconstruction
+    """Frames (RGB uint8, any iterable) at `fps` -> one identity, per-frame expression and pose.
 
-    model = model or load_face_model()
-    fitter = _fitter(model)
+    Raises NoFaceError when no frame shows a face. `total` (frame count, if known) feeds the progress bar
+    and decides which frames are kept in memory as keyframe candidates.
+    """
+    from facerecon.pipeline import build_reconstruction, landmark_fitter
+
+    model = model if model is not None else load_face_model()
+    fitter = landmark_fitter(model)
     started = time.perf_counter()
     faces: list[DetectedFace | None] = []
     first_frame, kept = None, {}

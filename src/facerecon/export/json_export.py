@@ -58,7 +58,7 @@ def reconstruction_from_dict(
 ) -> Reconstruction:
     """Rebuild a Reconstruction from its JSON record: the mesh comes from the model with the recorded
     identity and expression. Raises ValueError for a record that is not ours or is inconsistent."""
-    model = model or load_face_model()
+    model = model if model is not None else load_face_model()
     try:
         identity = np.asarray(record["identity"], dtype=np.float64)
         names = list(record["expression"])
