@@ -101,3 +101,17 @@ def test_cli_input_writes_output_3d(tmp_path):
         "output_3d_render.png",
         "output_3d_texture.png",
     ]
+
+
+def test_posed_vertices_project_onto_the_landmarks(astronaut, model):
+    """The documented conventions hold together: pose, camera and landmarks68 agree."""
+    import torch
+
+    from facerecon.camera import PerspectiveCamera
+    from facerecon.model.surface import surface_points
+
+    face = astronaut[0]
+    camera = PerspectiveCamera(**face.camera)
+    posed = surface_points(face.posed_vertices(), face.faces, model.landmarks68.tri, model.landmarks68.bary)
+    projected = camera.project(torch.from_numpy(posed)).numpy()
+    assert np.allclose(projected, face.landmarks68, atol=0.05)
