@@ -119,20 +119,21 @@ def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarr
 def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Fill invalid pixels of (H, W, C) `values` smoothly from valid ones (pull: weighted image pyramid;
     push: coarser levels fill the holes of finer ones). Valid pixels are returned unchanged."""
+    values = np.asarray(values, dtype=np.float32)
     weight = valid.astype(np.float32)
     if not weight.any():
         return np.zeros_like(values)
-    if min(values.shape[:2]) <= 1:
+    h, w = values.shape[:2]
+    if min(h, w) <= 1:
         mean = (values * weight[..., None]).sum((0, 1)) / weight.sum()
         return np.where(valid[..., None], values, mean)
-    h, w = values.shape[:2]
-    hp, wp = h + h % 2, w + w % 2
-    v = np.pad(values * weight[..., None], ((0, hp - h), (0, wp - w), (0, 0)))
-    wt = np.pad(weight, ((0, hp - h), (0, wp - w)))
-    coarse_sum = v.reshape(hp // 2, 2, wp // 2, 2, -1).sum((1, 3))
-    coarse_w = wt.reshape(hp // 2, 2, wp // 2, 2).sum((1, 3))
+    size = ((w + 1) // 2, (h + 1) // 2)
+    # Averages of colour x weight and of weight over 2x2 blocks; their ratio is the weighted mean colour.
+    coarse_sum = cv2.resize(values * weight[..., None], size, interpolation=cv2.INTER_AREA).reshape(
+        size[1], size[0], -1
+    )
+    coarse_w = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
     coarse = coarse_sum / np.maximum(coarse_w, 1e-12)[..., None]
     coarse = push_pull_fill(coarse, coarse_w > 0)
-    up = cv2.resize(coarse.astype(np.float32), (wp, hp), interpolation=cv2.INTER_LINEAR)[:h, :w]
-    up = up.reshape(h, w, -1)
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
     return np.where(valid[..., None], values, up)
