@@ -107,7 +107,9 @@ def build_reconstruction(
         albedo_texture = delit_albedo(baker, baked, normals, appearance.lighting)
         rendered = render_in_photo(model, camera_vertices, camera, appearance)
     timer.lap("texture_s")
-    overlay = overlay_for(loaded.pixels, model, fit, vertices)
+    # The wireframe is MediaPipe's topology on our fitted surface: light enough to read over the photo.
+    wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
+    overlay = draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2])
     timer.lap("overlay_s")
     yaw, pitch, roll = matrix_to_euler(fit.rotation)
     return Reconstruction(
@@ -132,13 +134,6 @@ def build_reconstruction(
         albedo_texture=albedo_texture,
         render=rendered,
     )
-
-
-def overlay_for(image: np.ndarray, model: FaceModel, fit: FitResult, vertices: np.ndarray) -> np.ndarray:
-    """The photo with the fitted mesh's wireframe (MediaPipe's topology on our surface) and 68 landmarks."""
-    wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
-    landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
-    return draw_overlay(image, wire, model.mediapipe_faces, landmarks68[:, :2])
 
 
 def render_in_photo(

@@ -44,7 +44,7 @@ def save_reconstruction(
         contents[names["obj"]] = export_obj(recon, names["mtl"]).encode()
         contents[names["mtl"]] = export_mtl(names["texture"]).encode()
     if "glb" in formats:
-        contents[names["glb"]] = export_glb(recon)
+        contents[names["glb"]] = export_glb(recon, texture_png=contents[names["texture"]])
     if "ply" in formats:
         contents[names["ply"]] = export_ply(recon)
     if "json" in formats:

@@ -38,7 +38,8 @@ class Animation:
     translations: np.ndarray
 
 
-def export_glb(recon: Reconstruction, animation: Animation | None = None) -> bytes:
+def export_glb(recon: Reconstruction, animation: Animation | None = None, texture_png: bytes | None = None) -> bytes:
+    """The GLB file's bytes; `texture_png` saves re-encoding a texture the caller already encoded."""
     corners, vertex_of, uv_of = split_seams(recon.faces, recon.face_uv)
     names = list(recon.expression)
     basis = recon.expression_basis
@@ -59,7 +60,7 @@ def export_glb(recon: Reconstruction, animation: Animation | None = None) -> byt
         for delta in basis
     ]  # fmt: skip
     indices = builder.accessor(corners.astype(np.uint32).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
-    image_view = builder.view(png_bytes(recon.texture))
+    image_view = builder.view(texture_png or png_bytes(recon.texture))
 
     rotation = np.asarray(recon.pose["rotation"], dtype=np.float64)
     translation = np.asarray(recon.pose["translation"], dtype=np.float64) * CM_TO_M

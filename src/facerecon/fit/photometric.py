@@ -53,7 +53,7 @@ class FaceCrop:
 
 class PhotometricFitter:
     def __init__(self, model: FaceModel, landmark_fitter: LandmarkFitter):
-        self.model, self.landmarks = model, landmark_fitter
+        self.model, self.landmark_fitter = model, landmark_fitter
         self.faces = torch.from_numpy(model.faces[: model.n_face_triangles])  # the face region only
         self.basis = model.albedo_basis.T.contiguous()  # (V, K)
         self.mirror = torch.from_numpy(model.mirror)
@@ -63,7 +63,7 @@ class PhotometricFitter:
         began = time.perf_counter()
         crop = self.crop(image, start)
         params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
-        term = LandmarkTerm(self.landmarks, landmarks, start.camera)
+        term = LandmarkTerm(self.landmark_fitter, landmarks, start.camera)
         term.update_weights(params)
         lighting, albedo_coeffs = self.solve_appearance(params, crop)
         lighting.requires_grad_(True)
