@@ -162,3 +162,10 @@ def test_non_finite_landmarks_are_refused(model):
     landmarks = np.full((478, 3), np.nan)
     with pytest.raises(NoFaceError):
         LandmarkFitter(model).fit(landmarks, PerspectiveCamera.for_image(640, 480))
+
+
+def test_json_export_has_no_nan():
+    recon = small_reconstruction(np.zeros((4, 3)), np.zeros((2, 4, 3)))
+    recon.fit_stats = {"landmark_rmse_px": float("nan"), "nested": {"t": float("inf"), "ok": 1.5}}
+    record = json.loads(export_json(recon))
+    assert record["fit"] == {"landmark_rmse_px": None, "nested": {"t": None, "ok": 1.5}}

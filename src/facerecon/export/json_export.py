@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import torch
@@ -46,7 +47,9 @@ def export_json(recon: Reconstruction, files: dict[str, str] | None = None) -> s
 def _rounded_floats(value: object) -> object:
     if isinstance(value, dict):
         return {k: _rounded_floats(v) for k, v in value.items()}
-    return round(value, 5) if isinstance(value, float) else value
+    if isinstance(value, float):
+        return round(value, 5) if math.isfinite(value) else None  # JSON has no NaN
+    return value
 
 
 def _rounded(array: np.ndarray, digits: int) -> list:

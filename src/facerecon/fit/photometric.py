@@ -78,7 +78,7 @@ class PhotometricFitter:
             ]
         )
         mask = torch.from_numpy(crop.mask)
-        fragments, losses, saved = None, [], None
+        fragments, losses, diverged = None, [], False
         for step in range(ITERATIONS):
             optimizer.zero_grad()
             vertices = self.camera_vertices(params)
@@ -89,16 +89,16 @@ class PhotometricFitter:
             photo = self.photometric_loss(out.rgb, crop.target, mask & torch.from_numpy(fragments.mask))
             loss = photo + LANDMARK_WEIGHT * term(params) + params.prior() + self.albedo_prior(albedo_coeffs)
             if not torch.isfinite(loss):
+                diverged = True
                 break
-            saved = (params.snapshot(), lighting.detach().clone(), albedo_coeffs.detach().clone())
+            saved = params.snapshot()
             loss.backward()
             optimizer.step()
             losses.append(float(photo.detach()))
-        if saved is not None and not (params.is_finite() and torch.isfinite(lighting).all()):
-            params.restore(saved[0])
-            with torch.no_grad():
-                lighting.copy_(saved[1])
-                albedo_coeffs.copy_(saved[2])
+            if not params.is_finite():
+                params.restore(saved)
+                diverged = True
+                break
         params.clamp_to_model_range()
         lighting, albedo_coeffs = self.solve_appearance(params, crop)  # least squares on the final shape
         stats = (
@@ -110,6 +110,7 @@ class PhotometricFitter:
                 "photometric_iterations": len(losses),
                 "photometric_seconds": time.perf_counter() - began,
             }
+            | ({"fallback": "photometric stage diverged; kept its last good state"} if diverged else {})
         )
         with torch.no_grad():
             albedo = (self.basis @ albedo_coeffs).clamp(0, 1).numpy().astype(np.float64)
