@@ -104,29 +104,10 @@ def reconstruct_video(
     model = model if model is not None else load_face_model()
     fitter = landmark_fitter(model)
     started = time.perf_counter()
-    faces: list[DetectedFace | None] = []
-    first_frame, kept = None, {}
     stride = max(1, total // (4 * keyframes)) if total else 1  # frames kept in memory as keyframe candidates
-    box = None
-    for i, frame in enumerate(frames):
-        if first_frame is None:
-            first_frame = frame
-        found = detect_faces(frame, bbox=box, max_faces=1) if box is not None else []
-        found = found or detect_faces(frame, max_faces=1)
-        face = found[0] if found else None
-        faces.append(face)
-        box = _grow(face.bbox) if face is not None else None
-        if face is not None and i % stride == 0:
-            kept[i] = frame
-        if progress:
-            _progress("landmarks", i + 1, total, started)
-    if first_frame is None:
-        raise UnreadableImageError("the video has no frames")
+    faces, kept, size = _track_faces(frames, stride, started, total if progress else None)
     detected = np.array([f is not None for f in faces])
-    if not kept:
-        raise NoFaceError("no face found in the frames of the video")
-    h, w = first_frame.shape[:2]
-    camera = PerspectiveCamera.for_image(w, h)
+    camera = PerspectiveCamera.for_image(*size)
 
     with torch.enable_grad():
         candidates = np.zeros(len(faces), dtype=bool)
@@ -174,6 +155,32 @@ def reconstruct_video(
         stats={"frames": len(faces), "detected": int(detected.sum()), "keyframes": [int(i) for i in key_ids],
                "seconds": time.perf_counter() - started, "smoothing": "one-euro" if smoothing else "none"},
     )  # fmt: skip
+
+
+def _track_faces(
+    frames: Iterator[np.ndarray] | list[np.ndarray], stride: int, started: float, progress_total: int | None
+) -> tuple[list[DetectedFace | None], dict[int, np.ndarray], tuple[int, int]]:
+    """Landmarks per frame (searched around the previous face first, then everywhere), the frames kept as
+    keyframe candidates (every `stride`-th with a face), and the frame size (width, height)."""
+    faces: list[DetectedFace | None] = []
+    kept: dict[int, np.ndarray] = {}
+    size, box = None, None
+    for i, frame in enumerate(frames):
+        size = size or (frame.shape[1], frame.shape[0])
+        found = detect_faces(frame, bbox=box, max_faces=1) if box is not None else []
+        found = found or detect_faces(frame, max_faces=1)
+        face = found[0] if found else None
+        faces.append(face)
+        box = _grow(face.bbox) if face is not None else None
+        if face is not None and i % stride == 0:
+            kept[i] = frame
+        if progress_total is not None:
+            _progress("landmarks", i + 1, progress_total, started)
+    if size is None:
+        raise UnreadableImageError("the video has no frames")
+    if not kept:
+        raise NoFaceError("no face found in the frames of the video")
+    return faces, kept, size
 
 
 def one_euro(
