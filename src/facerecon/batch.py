@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from facerecon.errors import FaceReconError, OutputError
+from facerecon.errors import FaceReconError, MissingExtraError, OutputError
 from facerecon.export.formats import DEFAULT_FORMATS
 
 MANIFEST = "manifest.jsonl"
@@ -194,7 +194,7 @@ def _process_on_ray(todo: list, output_dir: Path, options: dict, address: str, w
     try:
         import ray
     except ImportError:
-        raise FaceReconError("--ray needs Ray: pip install 'facerecon[ray]'") from None
+        raise MissingExtraError("--ray needs Ray: pip install 'facerecon[ray]'") from None
     if not todo:
         return
     if address == "local":

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facerecon.errors import FaceReconError
+from facerecon.errors import FaceReconError, InputNotFoundError, NotAFileError
 from facerecon.export.formats import DEFAULT_FORMATS, FORMATS
 
 SAMPLE_PHOTO = Path(__file__).parent / "data" / "astronaut.jpg"
@@ -48,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
         if args.input:
             return reconstruct_images([args.input], Path.cwd(), stem="output_3d", max_faces=1)
-    except FaceReconError as exc:  # e.g. serve without its optional dependency
-        print(f"facerecon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except FaceReconError as exc:
+        return report(exc)
     except KeyboardInterrupt:
         print("facerecon: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -75,11 +74,7 @@ def reconstruct_images(
     from facerecon.model.face_model import load_face_model
     from facerecon.pipeline import reconstruct
 
-    try:
-        model = load_face_model(model_path)
-    except FaceReconError as exc:
-        print(f"facerecon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    model = load_face_model(model_path)  # a broken asset fails every image: main() reports it once
     exit_code = 0
     for image in images:
         try:
@@ -90,8 +85,7 @@ def reconstruct_images(
                 written = face.save(outdir, name, formats=formats, turntable=turntable)
                 print(f"{image}: face {k} -> {written[0]}")
         except FaceReconError as exc:
-            print(f"facerecon: error: {exc}", file=sys.stderr)
-            exit_code = exit_code or exc.exit_code
+            exit_code = exit_code or report(exc)
         except Exception as exc:  # a bug of ours: still one line, and the batch goes on
             print(f"facerecon: internal error on {image}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
             exit_code = exit_code or EXIT_INTERNAL
@@ -102,17 +96,12 @@ def batch_folder(
     input_dir: Path, output_dir: Path, *, workers: int, fast: bool, formats: tuple[str, ...], ray_address: str | None
 ) -> int:
     from facerecon.batch import EXIT_SOME_FAILED, run_batch
-    from facerecon.errors import InputNotFoundError, NotAFileError
 
-    try:
-        if not input_dir.exists():
-            raise InputNotFoundError(f"no such folder: {input_dir}")
-        if not input_dir.is_dir():
-            raise NotAFileError(f"not a folder: {input_dir}")
-        result = run_batch(input_dir, output_dir, workers=workers, fast=fast, formats=formats, ray_address=ray_address)
-    except FaceReconError as exc:
-        print(f"facerecon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    if not input_dir.exists():
+        raise InputNotFoundError(f"no such folder: {input_dir}")
+    if not input_dir.is_dir():
+        raise NotAFileError(f"not a folder: {input_dir}")
+    result = run_batch(input_dir, output_dir, workers=workers, fast=fast, formats=formats, ray_address=ray_address)
     seconds = sum(r.seconds for r in result.processed)
     print(
         f"batch: {len(result.processed) - len(result.failed)} done, {len(result.failed)} failed, "
@@ -124,25 +113,27 @@ def batch_folder(
 
 
 def reconstruct_video_file(path: Path, outdir: Path, *, keyframes: int, smoothing: bool) -> int:
+    from facerecon.export.video_files import save_video
+    from facerecon.video import read_video, reconstruct_video
+
+    frames, fps, total = read_video(path)
     try:
-        from facerecon.export.video_files import save_video
-        from facerecon.video import read_video, reconstruct_video
-    except ImportError as exc:
-        print(f"facerecon: error: video needs imageio and imageio-ffmpeg: pip install 'facerecon[video]' ({exc.name})",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_USAGE
-    try:
-        frames, fps, total = read_video(path)
         video = reconstruct_video(frames, fps, keyframes=keyframes, smoothing=smoothing, progress=True, total=total)
-        again, _, _ = read_video(path)  # the overlay needs the frames once more
-        written = save_video(video, outdir, path.stem, again)
-    except FaceReconError as exc:
-        print(f"\nfacerecon: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except FaceReconError:
+        print(file=sys.stderr)  # end the progress bar's line before the error's
+        raise
+    again, _, _ = read_video(path)  # the overlay needs the frames once more
+    written = save_video(video, outdir, path.stem, again)
     seconds = video.stats["seconds"]
     print(f"{path}: {video.stats['frames']} frames, face in {video.stats['detected']}, "
           f"{video.stats['frames'] / seconds:.1f} frames/s -> {written[0].parent}")  # fmt: skip
     return 0
+
+
+def report(exc: FaceReconError) -> int:
+    """The one-line error every command prints; returns the error's exit code."""
+    print(f"facerecon: error: {exc}", file=sys.stderr)
+    return exc.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:

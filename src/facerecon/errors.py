@@ -47,3 +47,9 @@ class ModelAssetError(FaceReconError):
     """The shipped face model file is missing or corrupt."""
 
     exit_code = 10
+
+
+class MissingExtraError(FaceReconError):
+    """An optional dependency (pip install 'facerecon[video|ray|web]') is not installed."""
+
+    exit_code = 12

@@ -25,7 +25,13 @@ from scipy.spatial.transform import Rotation
 
 from facerecon.camera import PerspectiveCamera, matrix_to_euler
 from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
-from facerecon.errors import InputNotFoundError, NoFaceError, NotAFileError, UnreadableImageError
+from facerecon.errors import (
+    InputNotFoundError,
+    MissingExtraError,
+    NoFaceError,
+    NotAFileError,
+    UnreadableImageError,
+)
 from facerecon.fit.landmark_fit import FitResult
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
@@ -59,7 +65,10 @@ class VideoReconstruction:
 
 def read_video(path: str | Path) -> tuple[Iterator[np.ndarray], float, int]:
     """Frames (RGB uint8) of any video imageio/ffmpeg reads, its frame rate and frame count (estimate)."""
-    import imageio.v2 as imageio
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise MissingExtraError("video needs imageio and imageio-ffmpeg: pip install 'facerecon[video]'") from None
 
     path = Path(path)
     if not path.exists():

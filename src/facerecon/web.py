@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facerecon.errors import FaceReconError
+from facerecon.errors import FaceReconError, MissingExtraError
 from facerecon.reconstruction import Reconstruction
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def build_app(output_root: Path) -> gr.Blocks:
     try:
         import gradio as gr
     except ImportError:
-        raise FaceReconError("serve needs Gradio: pip install 'facerecon[web]'") from None
+        raise MissingExtraError("serve needs Gradio: pip install 'facerecon[web]'") from None
     output_root.mkdir(parents=True, exist_ok=True)
 
     def run(path: str | None) -> tuple:

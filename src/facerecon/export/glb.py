@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from facerecon.export.images import png_bytes
 from facerecon.model.surface import vertex_normals
@@ -47,12 +48,12 @@ def export_glb(recon: Reconstruction, animation: Animation | None = None, textur
     neutral = recon.vertices - np.tensordot(weights, basis, axes=1)
     positions = (neutral[vertex_of] * CM_TO_M).astype(np.float32)
     normals = vertex_normals(neutral.astype(np.float64), recon.faces)[vertex_of].astype(np.float32)
-    uvs = recon.uv[uv_of].astype(np.float32) * [1, -1] + [0, 1]  # glTF's UV origin is the top-left
+    uvs = (recon.uv[uv_of] * [1, -1] + [0, 1]).astype(np.float32)  # glTF's UV origin is the top-left
     builder = _Builder()
     attributes = {
         "POSITION": builder.accessor(positions, "VEC3", ARRAY_BUFFER, bounds=True),
         "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
-        "TEXCOORD_0": builder.accessor(uvs.astype(np.float32), "VEC2", ARRAY_BUFFER),
+        "TEXCOORD_0": builder.accessor(uvs, "VEC2", ARRAY_BUFFER),
     }
     targets = [
         {"POSITION": builder.accessor((delta[vertex_of] * CM_TO_M).astype(np.float32), "VEC3", ARRAY_BUFFER,
@@ -70,7 +71,12 @@ def export_glb(recon: Reconstruction, animation: Animation | None = None, textur
         "scene": 0,
         "scenes": [{"nodes": [0, 1]}],
         "nodes": [
-            {"name": "head", "mesh": 0, "rotation": _quaternion(rotation), "translation": translation.tolist()},
+            {
+                "name": "head",
+                "mesh": 0,
+                "rotation": Rotation.from_matrix(rotation).as_quat().tolist(),
+                "translation": translation.tolist(),
+            },
             {"name": "photo_camera", "camera": 0},
         ],
         "cameras": [
@@ -184,20 +190,10 @@ def _glb(document: dict, binary: bytes) -> bytes:
 
 
 def _continuous_quaternions(rotations: np.ndarray) -> np.ndarray:
-    """(T, 4) quaternions with signs chosen so neighbours are close (q and -q are the same rotation)."""
-    quats = np.array([_quaternion(r) for r in rotations], dtype=np.float32)
+    """(T, 4) quaternions [x, y, z, w] with signs chosen so neighbours are close (q and -q are the same
+    rotation, but glTF interpolates between the numbers)."""
+    quats = Rotation.from_matrix(np.asarray(rotations, dtype=np.float64)).as_quat()
     for t in range(1, len(quats)):
         if np.dot(quats[t], quats[t - 1]) < 0:
             quats[t] = -quats[t]
-    return quats
-
-
-def _quaternion(rotation: np.ndarray) -> list[float]:
-    """3x3 rotation -> unit quaternion [x, y, z, w] (glTF order)."""
-    m = rotation
-    w = math.sqrt(max(0.0, 1 + m[0, 0] + m[1, 1] + m[2, 2])) / 2
-    x = math.copysign(math.sqrt(max(0.0, 1 + m[0, 0] - m[1, 1] - m[2, 2])) / 2, m[2, 1] - m[1, 2])
-    y = math.copysign(math.sqrt(max(0.0, 1 - m[0, 0] + m[1, 1] - m[2, 2])) / 2, m[0, 2] - m[2, 0])
-    z = math.copysign(math.sqrt(max(0.0, 1 - m[0, 0] - m[1, 1] + m[2, 2])) / 2, m[1, 0] - m[0, 1])
-    q = np.array([x, y, z, w])
-    return (q / np.linalg.norm(q)).tolist()
+    return quats.astype(np.float32)

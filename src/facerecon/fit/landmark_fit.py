@@ -49,6 +49,11 @@ class FaceParameters:
     def rotation(self) -> torch.Tensor:
         return axis_angle_to_matrix(self.delta_rotation) @ self.base_rotation
 
+    def camera_points(self, shape: LinearShapeModel) -> torch.Tensor:
+        """The shape model's points (N, 3) with this identity, expression and pose, in camera space (cm)."""
+        points = shape(self.identity[None], self.expression[None])[0]
+        return points @ self.rotation().T + self.translation
+
     def tensors(self) -> list[torch.Tensor]:
         return [self.delta_rotation, self.translation, self.identity, self.expression]
 
@@ -230,10 +235,8 @@ class LandmarkFitter:
     def visibility(self, params: FaceParameters) -> torch.Tensor:
         """Soft weight per landmark: ~1 where its surface normal faces the camera, ~0 where it faces away."""
         with torch.no_grad():
-            rotation = params.rotation()
-            points = self.points_model(params.identity[None], params.expression[None])[0] @ rotation.T
-            points = points + params.translation
-            normals = self.normals @ rotation.T
+            points = params.camera_points(self.points_model)
+            normals = self.normals @ params.rotation().T
             to_camera = -points / points.norm(dim=-1, keepdim=True)
             cosine = (normals * to_camera).sum(-1)
             return torch.sigmoid((cosine - 0.1) / VISIBILITY_SHARPNESS)
@@ -254,8 +257,7 @@ class LandmarkTerm:
         self.weights = self.fitter.visibility(params)
 
     def projected(self, params: FaceParameters) -> torch.Tensor:
-        points = self.fitter.points_model(params.identity[None], params.expression[None])[0]
-        return self.camera.project(points @ params.rotation().T + params.translation)
+        return self.camera.project(params.camera_points(self.fitter.points_model))
 
     def __call__(self, params: FaceParameters) -> torch.Tensor:
         residual = ((self.projected(params) - self.observed) / self.scale).pow(2).sum(-1)

@@ -81,7 +81,7 @@ class PhotometricFitter:
         fragments, losses, diverged = None, [], False
         for step in range(ITERATIONS):
             optimizer.zero_grad()
-            vertices = self.camera_vertices(params)
+            vertices = params.camera_points(self.model)
             if step % RASTER_EVERY == 0:
                 fragments = None
             out = render(vertices, self.faces, crop.camera, Surface(self.basis @ albedo_coeffs), lighting, fragments)
@@ -116,10 +116,6 @@ class PhotometricFitter:
             albedo = (self.basis @ albedo_coeffs).clamp(0, 1).numpy().astype(np.float64)
         return params.result(start.camera, stats), Appearance(lighting.detach().numpy().astype(np.float64), albedo)
 
-    def camera_vertices(self, params: FaceParameters) -> torch.Tensor:
-        vertices = self.model(params.identity[None], params.expression[None])[0]
-        return vertices @ params.rotation().T + params.translation
-
     def crop(self, image: np.ndarray, fit: FitResult) -> FaceCrop:
         """A square crop around the fitted face, its camera, and its skin mask."""
         vertices = fit.model_vertices(self.model)
@@ -153,7 +149,7 @@ class PhotometricFitter:
         lighting undetermined.
         """
         with torch.no_grad():
-            vertices = self.camera_vertices(params)
+            vertices = params.camera_points(self.model)
             out = render(vertices, self.faces, crop.camera, Surface(torch.ones_like(vertices)), AMBIENT)
             frags = out.fragments
             use = torch.from_numpy(frags.mask & crop.mask)
