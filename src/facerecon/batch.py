@@ -163,7 +163,7 @@ def process_one(path: Path, digest: str, folder: str, output_dir: Path, options:
     for leftover in target.glob(".*.tmp") if target.exists() else []:
         leftover.unlink(missing_ok=True)  # a killed run's temporary files
     try:
-        faces = reconstruct(path, photometric=not options["fast"], texture_size=512 if options["fast"] else 1024)
+        faces = reconstruct(path, fast=options["fast"], texture_size=512 if options["fast"] else 1024)
         written = []
         for k, face in enumerate(faces):
             stem = path.stem if k == 0 else f"{path.stem}_face{k}"

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                 bbox=args.bbox,
                 max_faces=args.max_faces,
                 photometric=not args.no_photometric,
+                fast=args.fast,
                 turntable=args.turntable,
                 formats=args.formats,
                 model_path=args.model,
@@ -66,6 +67,7 @@ def reconstruct_images(
     bbox: list[float] | None = None,
     max_faces: int | None = None,
     photometric: bool = True,
+    fast: bool = False,
     turntable: bool = False,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     model_path: str | None = None,
@@ -78,7 +80,7 @@ def reconstruct_images(
     exit_code = 0
     for image in images:
         try:
-            faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric, model=model)
+            faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric, fast=fast, model=model)
             base = stem or Path(image).stem
             for k, face in enumerate(faces):
                 name = base if k == 0 else f"{base}_face{k}"
@@ -148,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     rec.add_argument("--bbox", type=parse_bbox, metavar="x0,y0,x1,y1", help="only the face in this box (pixels)")
     rec.add_argument("--max-faces", type=positive_int, metavar="N", help="keep the N largest faces")
-    rec.add_argument("--no-photometric", action="store_true", help="landmark fit only (faster; no lighting/albedo)")
+    mode = rec.add_mutually_exclusive_group()
+    mode.add_argument("--fast", action="store_true", help="the regressor's single pass, no optimisation")
+    mode.add_argument("--no-photometric", action="store_true", help="landmark fit only (no lighting/albedo)")
     rec.add_argument("--turntable", action="store_true", help="also write <stem>_turntable.gif")
     rec.add_argument(
         "--formats",
@@ -163,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("input_dir", metavar="INPUT_DIR")
     batch.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR")
     batch.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes")
-    batch.add_argument("--fast", action="store_true", help="landmark fit only, 512² textures")
+    batch.add_argument("--fast", action="store_true", help="the regressor's single pass, 512² textures")
     batch.add_argument("--formats", type=parse_formats, default=DEFAULT_FORMATS, metavar="LIST")
     batch.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                        help="run on a Ray cluster (ray://host:10001 or host:6379); alone: a local Ray")  # fmt: skip

@@ -18,10 +18,12 @@ from facerecon.fit.photometric import Appearance, PhotometricFitter
 from facerecon.io.image import LoadedImage, load_image
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.model.surface import surface_points, vertex_normals
+from facerecon.nets.pretrained import regress
 from facerecon.reconstruction import Reconstruction
 from facerecon.render.render import Surface, render, to_rgba8
 from facerecon.texture.albedo import delit_albedo
 from facerecon.texture.bake import TextureBaker
+from facerecon.texture.refine import refine_albedo
 
 DEFAULT_TEXTURE_SIZE = 1024
 
@@ -33,26 +35,30 @@ def reconstruct(
     max_faces: int | None = None,
     texture_size: int = DEFAULT_TEXTURE_SIZE,
     photometric: bool = True,
+    fast: bool = False,
     model: FaceModel | None = None,
 ) -> list[Reconstruction]:
     """Reconstruct the faces in a photo (a path or an RGB uint8 array), largest first.
 
     bbox=[x0, y0, x1, y1] restricts it to the face in that box; max_faces keeps the largest N;
-    photometric=False skips the photometric refinement (landmarks only: faster, no lighting or albedo);
+    fast=True: the regressor's single pass and the GCN texture refinement, no optimisation;
+    photometric=False skips the photometric refinement (landmarks only: no lighting or albedo);
     model: another face model asset (load_face_model(path)); the shipped one by default.
-    Raises a FaceReconError subclass for bad input or when no face is found.
+    A face MediaPipe finds no landmarks on (a profile) in a confident detector box or in `bbox` is
+    reconstructed by the regressor alone. Raises a FaceReconError subclass for bad input or when no face
+    is found.
     """
     start = time.perf_counter()
     model = model if model is not None else load_face_model()  # first, so a broken asset fails before any work
     loaded = load_image(image)
     loaded_at = time.perf_counter()
-    faces = detect_faces(loaded.pixels, bbox=bbox, max_faces=max_faces)
+    faces = detect_faces(loaded.pixels, bbox=bbox, max_faces=max_faces, keep_boxes=True)
     if not faces:
         where = f" inside bbox {list(np.round(bbox, 1))}" if bbox is not None else ""
         raise NoFaceError(f"no face found{where} in {loaded.source}")
     shared_timings = {"load_s": loaded_at - start, "detect_s": time.perf_counter() - loaded_at}
-    results = [reconstruct_face(loaded, face, texture_size=texture_size, photometric=photometric, model=model)
-               for face in faces]  # fmt: skip
+    results = [reconstruct_face(loaded, face, texture_size=texture_size, photometric=photometric, fast=fast,
+                                model=model) for face in faces]  # fmt: skip
     for result in results:
         result.fit_stats["timings"] = shared_timings | result.fit_stats["timings"]
     return results
@@ -64,21 +70,31 @@ def reconstruct_face(
     *,
     texture_size: int = DEFAULT_TEXTURE_SIZE,
     photometric: bool = True,
+    fast: bool = False,
     model: FaceModel | None = None,
 ) -> Reconstruction:
-    """Fit the model to one detected face (landmarks, then photometric) and bake its textures."""
+    """One detected face: the regressor's guess, then (unless fast, or without landmarks) the landmark and
+    photometric fits from it; the GCN refines the albedo; then the textures."""
     model = model if model is not None else load_face_model()
-    fitter = landmark_fitter(model)
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
     timer = StageTimer()
-    appearance = None
-    with torch.enable_grad():  # the fit needs autograd even inside a caller's no_grad()
-        fit = fitter.fit(face.landmarks, camera)
-        timer.lap("fit_s")
-        if photometric:
-            fit, appearance = _photometric_fitter(model).fit(loaded.pixels, face.landmarks, fit)
-            timer.lap("photometric_s")
+    fit, appearance = regress(loaded.pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
+    timer.lap("regressor_s")
+    if face.landmarks is None:
+        fit.stats["method"] = "regressor alone (MediaPipe found no landmarks)"
+    elif not fast:
+        with torch.enable_grad():  # the fit needs autograd even inside a caller's no_grad()
+            fit = landmark_fitter(model).fit(face.landmarks, camera, start=fit)
+            timer.lap("fit_s")
+            if photometric:
+                fit, appearance = _photometric_fitter(model).fit(loaded.pixels, face.landmarks, fit, appearance)
+                timer.lap("photometric_s")
+            else:
+                appearance = None
+    if appearance is not None:
+        appearance = Appearance(appearance.lighting, refine_albedo(loaded.pixels, fit, appearance, model))
+        timer.lap("gcn_s")
     return build_reconstruction(loaded, face, fit, model, appearance=appearance, texture_size=texture_size,
                                 timer=timer)  # fmt: skip
 

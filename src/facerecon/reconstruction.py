@@ -23,7 +23,7 @@ class Reconstruction:
     face_uv: np.ndarray  # (F, 3) int64 indices into uv
     texture: np.ndarray  # (S, S, 3) uint8 RGB
     landmarks68: np.ndarray  # (68, 2) image pixels, 0-based, projected from the fitted mesh
-    landmarks478: np.ndarray  # (478, 3) MediaPipe's detected points: x, y pixels, z relative depth
+    landmarks478: np.ndarray | None  # (478, 3) MediaPipe's points: x, y pixels, z relative depth; None: not found
     pose: dict  # yaw, pitch, roll (degrees), rotation (3x3), translation (3,) cm
     identity: np.ndarray  # (K,) in standard deviations
     expression: dict[str, float]  # ARKit name -> weight in [0, 1]

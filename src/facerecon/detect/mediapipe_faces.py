@@ -2,6 +2,8 @@
 
 FaceMesh's own detector is a short-range one that misses small faces, so we first find boxes with the
 full-range face detector, then run FaceMesh on a square crop around each box (upscaled when small).
+FaceMesh gives up on many faces beyond ~60 degrees of yaw; on request such faces come back as a box
+without landmarks, for the regressor alone.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CROP_SCALE = 2.0  # crop side / face box side
 CROP_MIN_SIDE = 256  # pixels: smaller crops are upscaled before FaceMesh
 DUPLICATE_IOU = 0.5
+BOX_ONLY_SCORE = 0.8  # detector confidence needed to keep a face FaceMesh could not read
 
 
 @dataclass(frozen=True)
 class DetectedFace:
     """478 MediaPipe landmarks in image pixels (x right, y down, 0-based; z in the same units, relative
-    depth, smaller = nearer) and their bounding box [x0, y0, x1, y1]."""
+    depth, smaller = nearer) and their bounding box [x0, y0, x1, y1]; landmarks None: a face box only."""
 
-    landmarks: np.ndarray  # (478, 3) float64
+    landmarks: np.ndarray | None  # (478, 3) float64
     bbox: np.ndarray  # (4,)
 
     @property
@@ -35,60 +38,77 @@ class DetectedFace:
 
 
 def detect_faces(
-    image: np.ndarray, *, bbox: list[float] | np.ndarray | None = None, max_faces: int | None = None
+    image: np.ndarray,
+    *,
+    bbox: list[float] | np.ndarray | None = None,
+    max_faces: int | None = None,
+    keep_boxes: bool = False,
 ) -> list[DetectedFace]:
     """Faces in an RGB uint8 image, largest first. With `bbox` [x0, y0, x1, y1], only the face in that box.
+    keep_boxes: also return the faces FaceMesh cannot read (profiles) as boxes without landmarks: the
+    caller's box, or a detector box of confidence >= BOX_ONLY_SCORE that holds no face already read.
 
-    When nothing is found in a badly exposed photo, it tries once more with the contrast stretched.
+    When no face is read in a badly exposed photo, it tries once more with the contrast stretched.
     """
-    faces = _detect(image, bbox, max_faces)
-    stretched = None if faces else _stretch_contrast(image)
+    faces = _detect(image, bbox, max_faces, keep_boxes)
+    read = any(f.landmarks is not None for f in faces)
+    stretched = None if read else _stretch_contrast(image)
     if stretched is not None:
-        faces = _detect(stretched, bbox, max_faces)
+        retry = _detect(stretched, bbox, max_faces, keep_boxes)
+        faces = retry if retry and (any(f.landmarks is not None for f in retry) or not faces) else faces
     faces.sort(key=lambda f: f.area, reverse=True)
     return faces[:max_faces] if max_faces else faces
 
 
-def _detect(image: np.ndarray, bbox: list[float] | np.ndarray | None, max_faces: int | None) -> list[DetectedFace]:
-    if bbox is not None:
-        boxes = [np.asarray(bbox, dtype=np.float64)]
-    else:
-        boxes = _detector_boxes(image) or _tiled_detector_boxes(image)
+def _detect(
+    image: np.ndarray, bbox: list[float] | np.ndarray | None, max_faces: int | None, keep_boxes: bool
+) -> list[DetectedFace]:
     faces: list[DetectedFace] = []
-    for box in boxes:
+    unread: list[DetectedFace] = []
+    for box, score in _boxes(image, bbox):
         face = _landmarks_in_box(image, box)
-        if face is not None and not any(_iou(face.bbox, f.bbox) > DUPLICATE_IOU for f in faces):
+        if face is None:
+            if keep_boxes and score >= BOX_ONLY_SCORE:
+                unread.append(DetectedFace(None, box))
+        elif not any(_iou(face.bbox, f.bbox) > DUPLICATE_IOU for f in faces):
             faces.append(face)
     if not faces and bbox is None:
         faces = _facemesh(image, max_faces=max_faces or 10)
-    return faces
+    return faces + [u for u in unread if not any(_contains(f.bbox, u.bbox) for f in faces)]
 
 
-def _detector_boxes(image: np.ndarray) -> list[np.ndarray]:
+def _boxes(image: np.ndarray, bbox: list[float] | np.ndarray | None) -> list[tuple[np.ndarray, float]]:
+    """(box, confidence): the caller's box (confidence 1), else the detector's."""
+    if bbox is not None:
+        return [(np.asarray(bbox, dtype=np.float64), 1.0)]
+    return _detector_boxes(image) or _tiled_detector_boxes(image)
+
+
+def _detector_boxes(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
     h, w = image.shape[:2]
     result = _face_detector().process(image)
     boxes = []
     for det in result.detections or []:
         rel = det.location_data.relative_bounding_box
         x0, y0 = rel.xmin * w, rel.ymin * h
-        boxes.append(np.array([x0, y0, x0 + rel.width * w, y0 + rel.height * h]))
+        boxes.append((np.array([x0, y0, x0 + rel.width * w, y0 + rel.height * h]), float(det.score[0])))
     return boxes
 
 
-def _tiled_detector_boxes(image: np.ndarray) -> list[np.ndarray]:
+def _tiled_detector_boxes(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
     """Boxes from overlapping square tiles of a long panorama or strip, which the detector would squeeze
     into its small square input until faces vanish."""
     h, w = image.shape[:2]
     side, length = min(h, w), max(h, w)
     if length < 2 * side:
         return []
-    boxes: list[np.ndarray] = []
+    boxes: list[tuple[np.ndarray, float]] = []
     for start in sorted({*range(0, length - side, side // 2), length - side}):
         tile = image[:, start : start + side] if w > h else image[start : start + side]
         offset = np.array([start, 0, start, 0] if w > h else [0, start, 0, start], dtype=np.float64)
-        for box in _detector_boxes(np.ascontiguousarray(tile)):
-            if not any(_iou(box + offset, b) > DUPLICATE_IOU for b in boxes):
-                boxes.append(box + offset)
+        for box, score in _detector_boxes(np.ascontiguousarray(tile)):
+            if not any(_iou(box + offset, b) > DUPLICATE_IOU for b, _ in boxes):
+                boxes.append((box + offset, score))
     return boxes
 
 
@@ -134,6 +154,12 @@ def _facemesh(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
 def _face_from_points(points: np.ndarray) -> DetectedFace:
     bbox = np.concatenate([points[:, :2].min(0), points[:, :2].max(0)])
     return DetectedFace(points, bbox)
+
+
+def _contains(outer: np.ndarray, inner: np.ndarray) -> bool:
+    """Whether the centre of box `inner` lies inside box `outer`."""
+    cx, cy = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return bool(outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3])
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -22,7 +22,7 @@ def reconstruction_to_dict(recon: Reconstruction, files: dict[str, str] | None =
         "source": recon.source,
         "bbox": _rounded(recon.bbox, 2),
         "landmarks68": _rounded(recon.landmarks68, 2),
-        "landmarks478": _rounded(recon.landmarks478, 2),
+        "landmarks478": None if recon.landmarks478 is None else _rounded(recon.landmarks478, 2),
         "pose": {
             "yaw": round(float(recon.pose["yaw"]), 3),
             "pitch": round(float(recon.pose["pitch"]), 3),
@@ -88,7 +88,7 @@ def reconstruction_from_dict(
         face_uv=model.face_uv,
         texture=texture if texture is not None else np.full((8, 8, 3), 128, dtype=np.uint8),
         landmarks68=np.asarray(record.get("landmarks68", np.zeros((68, 2))), dtype=np.float64),
-        landmarks478=np.asarray(record.get("landmarks478", np.zeros((478, 3))), dtype=np.float64),
+        landmarks478=None if record.get("landmarks478") is None else np.asarray(record["landmarks478"], dtype=float),
         pose={
             "yaw": float(pose["yaw"]),
             "pitch": float(pose["pitch"]),

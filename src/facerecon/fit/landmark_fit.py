@@ -1,13 +1,16 @@
 """Fit pose, identity and expression of the face model to MediaPipe's 2D landmarks (PyTorch autograd).
 
-Start: PnP of the mean face's embedded MediaPipe points (OpenCV), which handles large yaw where gradient
-descent from a frontal pose stalls. Then L-BFGS on: reprojection error of the visible landmarks
-(self-occluded ones, judged from the model's normals, are weighted down so hidden contours do not drag
-the fit) + a standard normal prior on identity + a [0, 1] box and an L1 sparsity prior on expressions.
+Start: the regressor's guess, whose rotation a prior then holds more firmly the more the head is turned
+(MediaPipe's points lean frontal there); without one, PnP of the mean face's embedded MediaPipe points
+(OpenCV), which handles large yaw where gradient descent from a frontal pose stalls. Then L-BFGS on:
+reprojection error of the visible landmarks (self-occluded ones, judged from the model's normals, are
+weighted down so hidden contours do not drag the fit) + a standard normal prior on identity + a [0, 1]
+box and an L1 sparsity prior on expressions.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -15,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from facerecon.camera import PerspectiveCamera, axis_angle_to_matrix
+from facerecon.camera import PerspectiveCamera, axis_angle_to_matrix, matrix_to_euler
 from facerecon.errors import NoFaceError
 from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
@@ -26,6 +29,7 @@ EXPRESSION_L1 = 2e-4
 EXPRESSION_BOX = 1.0
 IDENTITY_LIMIT = 4.0  # standard deviations: the model's valid range, enforced after every fit
 VISIBILITY_SHARPNESS = 0.08  # cosine width of the soft visible/occluded switch
+ROTATION_PRIOR = 0.1  # towards the regressor's rotation, per rad² x sin²(yaw); tuned on synthetic profiles
 
 
 @dataclass
@@ -37,6 +41,7 @@ class FaceParameters:
     translation: torch.Tensor  # (3,) cm
     identity: torch.Tensor  # (K,)
     expression: torch.Tensor  # (E,)
+    rotation_prior: float = 0.0  # weight of a pull towards base_rotation (per squared radian)
 
     @classmethod
     def start(cls, rotation: np.ndarray, translation: np.ndarray, identity: np.ndarray, expression: np.ndarray):
@@ -61,7 +66,8 @@ class FaceParameters:
         """Standard normal on identity, L1 sparsity and a soft [0, 1] box on expressions."""
         box = torch.relu(-self.expression) + torch.relu(self.expression - 1)
         return (
-            IDENTITY_PRIOR * self.identity.pow(2).sum()
+            self.rotation_prior * self.delta_rotation.pow(2).sum()
+            + IDENTITY_PRIOR * self.identity.pow(2).sum()
             + EXPRESSION_L1 * self.expression.abs().sum()
             + EXPRESSION_BOX * box.pow(2).sum()
         )
@@ -140,25 +146,33 @@ class LandmarkFitter:
         camera: PerspectiveCamera,
         iterations: int = 60,
         identity: np.ndarray | None = None,
+        start: FitResult | None = None,
     ) -> FitResult:
         """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters. With `identity`
-        given (e.g. shared by the frames of a video), only pose and expression are fitted.
+        given (e.g. shared by the frames of a video), only pose and expression are fitted. `start` (the
+        regressor's guess) replaces the PnP pose and the mean face as the starting point.
 
         Each stage that ends in a non-finite state is undone (the fit keeps the last good state and
         records it in stats["fallback"]); parameters end clamped to the model's valid range.
         """
-        start = time.perf_counter()
+        began = time.perf_counter()
         if not np.isfinite(landmarks[:N_MESH_LANDMARKS, :2]).all():
             raise NoFaceError("the face's landmarks are not finite numbers")
         term = LandmarkTerm(self, landmarks, camera)
-        rot0, trans0 = self.pnp_start(term.observed.numpy(), camera)
         fixed_identity = identity is not None
-        if identity is None:
-            identity = np.zeros(self.points_model.n_identity)
-        params = FaceParameters.start(rot0, trans0, identity, np.zeros(self.points_model.n_expression))
+        if start is not None:
+            identity = identity if fixed_identity else start.identity
+            params = FaceParameters.start(start.rotation, start.translation, identity, start.expression)
+            # MediaPipe's points lean frontal as the head turns; the regressor learned the true pose.
+            yaw = math.radians(matrix_to_euler(start.rotation)[0])
+            params.rotation_prior = ROTATION_PRIOR * math.sin(yaw) ** 2
+        else:
+            rot0, trans0 = self.pnp_start(term.observed.numpy(), camera)
+            identity = identity if fixed_identity else np.zeros(self.points_model.n_identity)
+            params = FaceParameters.start(rot0, trans0, identity, np.zeros(self.points_model.n_expression))
         free = [t for t in params.tensors() if not (fixed_identity and t is params.identity)]
         stages = [
-            ("pose", params.tensors()[:2], False, 15),
+            ("pose", params.tensors()[:2], start is not None, 15),  # the rotation prior, when there is one
             ("shape", free, True, iterations),
             ("refine", free, True, iterations // 2),
         ]
@@ -181,7 +195,7 @@ class LandmarkFitter:
                 params.restore(saved)
                 fallbacks.append(name)
         params.clamp_to_model_range()
-        stats = term.statistics(params) | {"evaluations": evaluations, "seconds": time.perf_counter() - start}
+        stats = term.statistics(params) | {"evaluations": evaluations, "seconds": time.perf_counter() - began}
         if fallbacks:
             stats["fallback"] = f"diverged in stage(s) {', '.join(fallbacks)}; kept the last good state"
         return params.result(camera, stats)

@@ -28,6 +28,7 @@ from facerecon.render.shade import AMBIENT, sh_basis, vertex_normals
 CROP_RESOLUTION = 160  # pixels of the square face crop the fit renders
 CROP_MARGIN = 1.15
 ITERATIONS = 24
+WARM_ITERATIONS = 12  # from the regressor's guess
 RASTER_EVERY = 6  # iterations between re-rasterisations (barycentrics stay differentiable between)
 LANDMARK_WEIGHT = 20.0
 ALBEDO_SMOOTHNESS = 2e-4  # per unit of Laplacian eigenvalue
@@ -58,14 +59,24 @@ class PhotometricFitter:
         self.basis = model.albedo_basis.T.contiguous()  # (V, K)
         self.mirror = torch.from_numpy(model.mirror)
 
-    def fit(self, image: np.ndarray, landmarks: np.ndarray, start: FitResult) -> tuple[FitResult, Appearance]:
-        """image: RGB uint8 photo; landmarks: MediaPipe's 478 points; start: the landmark fit."""
+    def fit(
+        self, image: np.ndarray, landmarks: np.ndarray, start: FitResult, appearance: Appearance | None = None
+    ) -> tuple[FitResult, Appearance]:
+        """image: RGB uint8 photo; landmarks: MediaPipe's 478 points; start: the landmark fit; appearance:
+        the regressor's lighting and albedo, a start close enough for fewer iterations (else least squares)."""
         began = time.perf_counter()
         crop = self.crop(image, start)
         params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
         term = LandmarkTerm(self.landmark_fitter, landmarks, start.camera)
         term.update_weights(params)
-        lighting, albedo_coeffs = self.solve_appearance(params, crop)
+        iterations = ITERATIONS if appearance is None else WARM_ITERATIONS
+        if appearance is None:
+            lighting, albedo_coeffs = self.solve_appearance(params, crop)
+        else:
+            lighting = torch.tensor(appearance.lighting, dtype=torch.float32)
+            albedo_coeffs = torch.linalg.lstsq(
+                self.basis, torch.tensor(appearance.albedo, dtype=torch.float32)
+            ).solution
         lighting.requires_grad_(True)
         albedo_coeffs.requires_grad_(True)
         optimizer = torch.optim.Adam(
@@ -79,7 +90,7 @@ class PhotometricFitter:
         )
         mask = torch.from_numpy(crop.mask)
         fragments, losses, diverged = None, [], False
-        for step in range(ITERATIONS):
+        for step in range(iterations):
             optimizer.zero_grad()
             vertices = params.camera_points(self.model)
             if step % RASTER_EVERY == 0:
