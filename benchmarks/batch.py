@@ -1,4 +1,4 @@
-"""Batch throughput: photos per second with 1 and 2 workers, fast (landmark fit only) and full mode.
+"""Batch throughput: photos per second with 1 and 2 workers, fast (regressor, no optimisation) and full mode.
 
     python benchmarks/batch.py [--shared ../shared] [--photos 12]
 

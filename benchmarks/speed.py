@@ -1,4 +1,4 @@
-"""Per-stage times of the full pipeline (load, detect, landmark fit, photometric fit, textures, overlay, save).
+"""Per-stage times of the full pipeline (load, detect, regressor, fits, GCN, textures, overlay, save).
 
     python benchmarks/speed.py [--shared ../shared] [--photos 20]
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import facerecon  # noqa: E402
 from facerecon.datasets import annotated_faces  # noqa: E402
 
-STAGES = ["load_s", "detect_s", "fit_s", "photometric_s", "texture_s", "overlay_s", "save_s"]
+STAGES = ["load_s", "detect_s", "regressor_s", "fit_s", "photometric_s", "gcn_s", "texture_s", "overlay_s", "save_s"]
 
 
 def main() -> None:

@@ -1,0 +1,276 @@
+"""What the regressor and the GCN buy: speed, landmark NME, profiles, fitting time, texture PSNR.
+
+    python benchmarks/regressor.py speed     [--photos 30]     fast path vs MediaPipe alone
+    python benchmarks/regressor.py accuracy  [--every 1]       HELEN test + AFW (ground-truth boxes)
+    python benchmarks/regressor.py coverage                    AFW faces found without ground-truth boxes
+    python benchmarks/regressor.py fitting   [--every 3]       full fit from the regressor vs from the mean face
+    python benchmarks/regressor.py profiles  --data DIR/samples.npz   held-out synthetic profiles
+
+speed: per photo in one process, after a warm-up: MediaPipe alone (our detection step: full-range
+detector + FaceMesh on its crop; and FaceMesh alone on that crop), the fast path's inference (detection +
+landmarks + regressor + GCN albedo), and the whole `reconstruct(fast=True)` with its 1024² texture bake
+and overlay. accuracy: 68-point NME of the fast path and of the full fit (started from the regressor),
+per dataset and per yaw range (yaw of the full fit, or the regressor's where MediaPipe finds no
+landmarks). coverage: the AFW faces the landmark pipeline reads and those the regressor adds from
+detector boxes FaceMesh cannot read, per yaw range. fitting: landmark + photometric fit started from the
+regressor vs from the PnP pose of the mean face: time, NME, render PSNR in the face mask; and the GCN's
+albedo against the coarse one in the same renders. profiles: on synthetic profiles made from HELEN test
+(tools/make_regressor_data.py --split test), per true-yaw range: the share of faces MediaPipe reads,
+and yaw error and NME of the landmark fit alone (old pipeline), the regressor and the fit started from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import facerecon  # noqa: E402
+from facerecon.camera import PerspectiveCamera, matrix_to_euler  # noqa: E402
+from facerecon.datasets import annotated_faces  # noqa: E402
+from facerecon.detect import mediapipe_faces  # noqa: E402
+from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
+from facerecon.fit.landmark_fit import FitResult  # noqa: E402
+from facerecon.fit.photometric import Appearance  # noqa: E402
+from facerecon.io.image import load_image  # noqa: E402
+from facerecon.metrics import bbox_of, nme  # noqa: E402
+from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
+from facerecon.nets.crop import CropWindow  # noqa: E402
+from facerecon.nets.pretrained import regress  # noqa: E402
+from facerecon.pipeline import _photometric_fitter, landmark_fitter  # noqa: E402
+from facerecon.texture.refine import refine_albedo  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from photometric import landmarks68, psnr  # noqa: E402
+
+YAW_BINS = [(0, 30), (30, 60), (60, 91)]
+
+
+def camera_of(pixels: np.ndarray) -> PerspectiveCamera:
+    h, w = pixels.shape[:2]
+    return PerspectiveCamera.for_image(w, h)
+
+
+def speed(args: argparse.Namespace, model: FaceModel) -> None:
+    photos = [p for p, _ in annotated_faces(args.shared / "faces/helen_test")][: args.photos + 1]
+    rows: dict[str, list[float]] = {"facemesh": [], "detect": [], "fast": [], "reconstruct": []}
+    for k, path in enumerate(photos):
+        pixels = load_image(path).pixels
+        start = time.perf_counter()
+        faces = detect_faces(pixels, max_faces=1)
+        detected = time.perf_counter()
+        if not faces or faces[0].landmarks is None:
+            continue
+        face = faces[0]
+        fit, appearance = regress(pixels, camera_of(pixels), model, landmarks=face.landmarks, box=face.bbox)
+        refine_albedo(pixels, fit, appearance, model)
+        done = time.perf_counter()
+        facerecon.reconstruct(pixels, max_faces=1, fast=True)
+        whole = time.perf_counter()
+        # FaceMesh alone, on the crop our detection step gives it.
+        side = max(face.bbox[2] - face.bbox[0], face.bbox[3] - face.bbox[1]) * mediapipe_faces.CROP_SCALE
+        window = CropWindow.around(
+            face.bbox, max(mediapipe_faces.CROP_MIN_SIDE, round(side)), mediapipe_faces.CROP_SCALE
+        )
+        crop = window.warp(pixels)
+        mesh_start = time.perf_counter()
+        mediapipe_faces._facemesh(crop, max_faces=1)
+        mesh_time = time.perf_counter() - mesh_start
+        if k == 0:
+            continue  # warm-up
+        for key, value in (("facemesh", mesh_time), ("detect", detected - start), ("fast", done - start),
+                           ("reconstruct", whole - done)):  # fmt: skip
+            rows[key].append(value)
+    med = {k: np.median(v) * 1000 for k, v in rows.items()}
+    print(f"{len(rows['fast'])} HELEN test photos, 2 threads, median ms per face\n")
+    print("| step | median ms | × FaceMesh alone | × detection step |")
+    print("|---|---|---|---|")
+    names = {
+        "facemesh": "MediaPipe FaceMesh alone (on its crop)",
+        "detect": "MediaPipe detection step (detector + FaceMesh)",
+        "fast": "fast path: detection + regressor + GCN",
+        "reconstruct": "reconstruct(fast=True), 1024² texture + overlay",
+    }
+    for key, name in names.items():
+        print(f"| {name} | {med[key]:.1f} | {med[key] / med['facemesh']:.2f} | {med[key] / med['detect']:.2f} |")
+
+
+def accuracy(args: argparse.Namespace, model: FaceModel) -> None:
+    fitter, photometric = landmark_fitter(model), _photometric_fitter(model)
+    print("| set | faces | MediaPipe reads | reconstructed | yaw range | faces | NME fast | NME full |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dataset in ("helen_test", "afw"):
+        rows = []
+        for path, truth in annotated_faces(args.shared / "faces" / dataset, args.every):
+            pixels = load_image(path).pixels
+            faces = detect_faces(pixels, bbox=bbox_of(truth), keep_boxes=True)
+            if not faces:
+                rows.append(None)
+                continue
+            face, camera = faces[0], camera_of(pixels)
+            fast, appearance = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
+            full = fast
+            if face.landmarks is not None:
+                with torch.enable_grad():
+                    full = fitter.fit(face.landmarks, camera, start=fast)
+                    full, _ = photometric.fit(pixels, face.landmarks, full, appearance)
+            yaw = abs(matrix_to_euler(full.rotation)[0])
+            rows.append((face.landmarks is not None, yaw, nme(landmarks68(model, fast), truth),
+                         nme(landmarks68(model, full), truth)))  # fmt: skip
+        done = [r for r in rows if r is not None]
+        read = sum(r[0] for r in done)
+        for low, high in [(0, 91), *YAW_BINS]:
+            chosen = [r for r in done if low <= r[1] < high]
+            if not chosen:
+                continue
+            fast_nme = np.mean([r[2] for r in chosen]) * 100
+            full_nme = np.mean([r[3] for r in chosen]) * 100
+            label = "all" if high - low > 90 else f"{low}–{min(high, 90)}°"
+            print(f"| {dataset} | {len(rows)} | {read} | {len(done)} | {label} | {len(chosen)} | {fast_nme:.2f} % | "
+                  f"{full_nme:.2f} % |")  # fmt: skip
+
+
+def coverage(args: argparse.Namespace, model: FaceModel) -> None:
+    """AFW without ground-truth boxes: which annotated faces the detector + FaceMesh read (the landmark
+    pipeline) and which the regressor adds from confident detector boxes; NME per yaw range."""
+    by_photo: dict[str, tuple[Path, list[np.ndarray]]] = {}  # AFW keeps a copy of the photo per face
+    for path, truth in annotated_faces(args.shared / "faces/afw"):
+        by_photo.setdefault(path.stem.rsplit("_", 1)[0], (path, []))[1].append(truth)
+    rows = []
+    for path, truths in by_photo.values():
+        pixels = load_image(path).pixels
+        camera = camera_of(pixels)
+        faces = detect_faces(pixels, keep_boxes=True)
+        for truth in truths:
+            match = [f for f in faces if mediapipe_faces._contains(bbox_of(truth), f.bbox)]
+            if not match:
+                rows.append(("missed", np.nan, np.nan))
+                continue
+            face = match[0]
+            fit, _ = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
+            if face.landmarks is not None:
+                with torch.enable_grad():
+                    fit = landmark_fitter(model).fit(face.landmarks, camera, start=fit)
+            kind = "read" if face.landmarks is not None else "regressor"
+            rows.append((kind, abs(matrix_to_euler(fit.rotation)[0]), nme(landmarks68(model, fit), truth)))
+    print(f"AFW, {len(rows)} annotated faces in {len(by_photo)} photos, no ground-truth boxes\n")
+    print(
+        "| yaw range (ours) | read by FaceMesh (landmark pipeline) | added by the regressor alone | NME read | "
+        "NME added |"
+    )
+    print("|---|---|---|---|---|")
+    for low, high in [(0, 91), *YAW_BINS]:
+        chosen = [r for r in rows if r[0] != "missed" and low <= r[1] < high]
+        read = [r[2] for r in chosen if r[0] == "read"]
+        added = [r[2] for r in chosen if r[0] == "regressor"]
+        label = "all" if high - low > 90 else f"{low}–{min(high, 90)}°"
+        print(f"| {label} | {len(read)} | {len(added)} | {np.mean(read) * 100 if read else np.nan:.2f} % | "
+              f"{np.mean(added) * 100 if added else np.nan:.2f} % |")  # fmt: skip
+    print(f"\nmissed by both: {sum(r[0] == 'missed' for r in rows)}")
+
+
+def fitting(args: argparse.Namespace, model: FaceModel) -> None:
+    fitter, photometric = landmark_fitter(model), _photometric_fitter(model)
+    rows: dict[str, list[float]] = {k: [] for k in ("t_mean", "t_reg", "nme_mean", "nme_reg", "psnr_mean", "psnr_reg",
+                                                     "psnr_gcn")}  # fmt: skip
+    for path, truth in annotated_faces(args.shared / "faces/helen_test", args.every):
+        pixels = load_image(path).pixels
+        face = detect_faces(pixels, bbox=bbox_of(truth))[0]
+        camera = camera_of(pixels)
+        with torch.enable_grad():
+            start = time.perf_counter()
+            fit = fitter.fit(face.landmarks, camera)
+            old, old_appearance = photometric.fit(pixels, face.landmarks, fit)
+            middle = time.perf_counter()
+            guess, guess_appearance = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
+            fit = fitter.fit(face.landmarks, camera, start=guess)
+            new, new_appearance = photometric.fit(pixels, face.landmarks, fit, guess_appearance)
+            end = time.perf_counter()
+        refined = Appearance(new_appearance.lighting, refine_albedo(pixels, new, new_appearance, model))
+        rows["t_mean"].append(middle - start)
+        rows["t_reg"].append(end - middle)
+        rows["nme_mean"].append(nme(landmarks68(model, old), truth))
+        rows["nme_reg"].append(nme(landmarks68(model, new), truth))
+        rows["psnr_mean"].append(psnr(model, old, old_appearance, pixels))
+        rows["psnr_reg"].append(psnr(model, new, new_appearance, pixels))
+        rows["psnr_gcn"].append(psnr(model, new, refined, pixels))
+    r = {k: np.array(v) for k, v in rows.items()}
+    print(f"HELEN test, {len(r['t_mean'])} faces (ground-truth boxes), 2 threads\n")
+    print("| full fit (landmark + photometric) | time per face (median) | NME | render PSNR in face mask |")
+    print("|---|---|---|---|")
+    print(f"| from the mean face (PnP pose) | {np.median(r['t_mean']) * 1000:.0f} ms | "
+          f"{r['nme_mean'].mean() * 100:.2f} % | {r['psnr_mean'].mean():.2f} dB |")  # fmt: skip
+    print(f"| from the regressor (its time included) | {np.median(r['t_reg']) * 1000:.0f} ms | "
+          f"{r['nme_reg'].mean() * 100:.2f} % | {r['psnr_reg'].mean():.2f} dB |")  # fmt: skip
+    print(f"| … with the GCN's albedo | | | {r['psnr_gcn'].mean():.2f} dB |")
+    saving = 1 - np.median(r["t_reg"]) / np.median(r["t_mean"])
+    print(f"\ntime saved: {saving * 100:.0f} %; GCN PSNR gain: {np.mean(r['psnr_gcn'] - r['psnr_reg']):.2f} dB "
+          f"(better on {np.mean(r['psnr_gcn'] > r['psnr_reg']) * 100:.0f} % of faces)")  # fmt: skip
+
+
+def profiles(args: argparse.Namespace, model: FaceModel) -> None:
+    fitter = landmark_fitter(model)
+    with np.load(args.data) as npz:
+        data = {k: npz[k] for k in npz.files if not k.startswith("vertex_")}
+    rows = []
+    for i in range(len(data["image"])):
+        pixels = data["image"][i]
+        f, cx, cy = data["camera"][i]
+        camera = PerspectiveCamera(f, cx, cy, pixels.shape[1], pixels.shape[0])
+        truth_fit = FitResult(data["rotation"][i], data["translation"][i], data["identity"][i],
+                              data["expression"][i], camera)  # fmt: skip
+        truth = landmarks68(model, truth_fit)
+        yaw = matrix_to_euler(truth_fit.rotation)[0]
+        landmarks = np.column_stack([data["landmarks"][i], np.zeros(468)]) if data["has_landmarks"][i] else None
+        guess, _ = regress(pixels, camera, model, landmarks=landmarks, box=data["box"][i])
+        row = {"yaw": yaw, "read": landmarks is not None, "reg": guess}
+        if landmarks is not None:
+            with torch.enable_grad():
+                row["old"] = fitter.fit(landmarks, camera)
+                row["new"] = fitter.fit(landmarks, camera, start=guess)
+        rows.append({k: (v if not isinstance(v, FitResult) else (matrix_to_euler(v.rotation)[0] - yaw,
+                                                                   nme(landmarks68(model, v), truth)))
+                     for k, v in row.items()})  # fmt: skip
+    print(f"{len(rows)} synthetic profiles from HELEN test (never trained on); yaw error = mean |fitted − true|\n")
+    print(
+        "| true yaw | faces | MediaPipe reads | landmark fit alone: yaw err / NME | regressor: yaw err / NME "
+        "(all faces) | fit from regressor: yaw err / NME |"
+    )
+    print("|---|---|---|---|---|---|")
+    for low, high in [(20, 45), (45, 60), (60, 75), (75, 91)]:
+        chosen = [r for r in rows if low <= abs(r["yaw"]) < high]
+        read = [r for r in chosen if r["read"]]
+
+        def cell(key: str, subset: list[dict]) -> str:
+            if not subset:
+                return "–"
+            return (f"{np.mean([abs(r[key][0]) for r in subset]):.1f}° / "
+                    f"{np.mean([r[key][1] for r in subset]) * 100:.2f} %")  # fmt: skip
+
+        print(f"| {low}–{min(high, 90)}° | {len(chosen)} | {len(read) / max(len(chosen), 1) * 100:.0f} % | "
+              f"{cell('old', read)} | {cell('reg', chosen)} | {cell('new', read)} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["speed", "accuracy", "coverage", "fitting", "profiles"])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--photos", type=int, default=30)
+    parser.add_argument("--every", type=int, default=None)
+    parser.add_argument("--data", type=Path, help="held-out synthetic profiles (profiles)")
+    args = parser.parse_args()
+    args.every = args.every or {"accuracy": 1, "fitting": 3}.get(args.what, 1)
+    torch.set_num_threads(2)
+    jobs = {"speed": speed, "accuracy": accuracy, "coverage": coverage, "fitting": fitting, "profiles": profiles}
+    jobs[args.what](args, load_face_model())
+
+
+if __name__ == "__main__":
+    main()
