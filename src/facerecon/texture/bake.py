@@ -94,15 +94,20 @@ class TextureBaker:
         points = np.einsum("nk,nkd->nd", bary, camera_vertices[tri])
         normal = np.einsum("nk,nkd->nd", bary, normals[tri])
         screen = camera_to_screen(fit.camera, points)
-        x, y, depth = screen[:, 0], screen[:, 1], screen[:, 2]
+        x, y = screen[:, 0], screen[:, 1]
         inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-        xi = np.clip(np.rint(x), 0, w - 1).astype(int)
-        yi = np.clip(np.rint(y), 0, h - 1).astype(int)
-        in_front = depth <= zbuffer[yi, xi] * (1 + DEPTH_TOLERANCE)
-        facing = -(normal * points).sum(1) > MIN_FACING * np.linalg.norm(normal, axis=1) * np.linalg.norm(
-            points, axis=1
-        )
-        return screen[:, :2], inside & in_front & facing
+        return screen[:, :2], inside & seen_by_camera(points, normal, zbuffer, screen)
+
+
+def seen_by_camera(points: np.ndarray, normals: np.ndarray, zbuffer: np.ndarray, screen: np.ndarray) -> np.ndarray:
+    """(N,) bool: camera-space surface points (N, 3) with normals (N, 3) that face the camera steeply
+    enough and are in front in the z-buffer, where they fall at `screen` (N, 3: x, y in its pixels, depth)."""
+    h, w = zbuffer.shape
+    xi = np.clip(np.rint(screen[:, 0]), 0, w - 1).astype(int)
+    yi = np.clip(np.rint(screen[:, 1]), 0, h - 1).astype(int)
+    in_front = screen[:, 2] <= zbuffer[yi, xi] * (1 + DEPTH_TOLERANCE)
+    cosine = -(normals * points).sum(1) / (np.linalg.norm(normals, axis=1) * np.linalg.norm(points, axis=1))
+    return in_front & (cosine > MIN_FACING)
 
 
 def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

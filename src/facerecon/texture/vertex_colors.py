@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from facerecon.fit.landmark_fit import FitResult
+from facerecon.metrics import bbox_of
 from facerecon.model.face_model import FaceModel
 from facerecon.model.surface import vertex_normals
 from facerecon.nets.crop import CropWindow
 from facerecon.render.rasterize import rasterize
-from facerecon.texture.bake import DEPTH_TOLERANCE, MIN_FACING, bilinear_sample
+from facerecon.texture.bake import bilinear_sample, seen_by_camera
 
 VISIBILITY_RESOLUTION = 128  # pixels of the z-buffer for the visibility test (vertices are ~1 px apart)
 
@@ -24,19 +25,14 @@ def sample_vertex_colors(
     """
     camera_vertices = fit.to_camera(vertices)
     screen = fit.to_screen(vertices)
-    window = CropWindow.around(
-        np.concatenate([screen[:, :2].min(0), screen[:, :2].max(0)]), VISIBILITY_RESOLUTION, margin=1.02
-    )
+    window = CropWindow.around(bbox_of(screen[:, :2]), VISIBILITY_RESOLUTION, margin=1.02)
     crop_screen = np.column_stack([window.to_crop(screen), screen[:, 2]])
     zbuffer = rasterize(crop_screen, model.faces, window.size, window.size, cull_back=True).depth
     h, w = image.shape[:2]
     x, y = screen[:, 0], screen[:, 1]
-    xi = np.clip(np.rint(crop_screen[:, 0]), 0, window.size - 1).astype(int)
-    yi = np.clip(np.rint(crop_screen[:, 1]), 0, window.size - 1).astype(int)
-    in_front = screen[:, 2] <= zbuffer[yi, xi] * (1 + DEPTH_TOLERANCE)
     normals = vertex_normals(camera_vertices, model.faces)
-    cosine = -(normals * camera_vertices).sum(1) / np.linalg.norm(camera_vertices, axis=1)
-    shown = in_front & (cosine > MIN_FACING) & (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    shown = inside & seen_by_camera(camera_vertices, normals, zbuffer, crop_screen)
     colors = np.zeros((len(vertices), 3), dtype=np.float32)
     colors[shown] = bilinear_sample(image, x[shown], y[shown]) / 255.0
     return colors, shown
