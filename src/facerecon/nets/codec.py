@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from facerecon.camera import PerspectiveCamera
-from facerecon.fit.landmark_fit import IDENTITY_LIMIT, FitResult
+from facerecon.fit.landmark_fit import IDENTITY_LIMIT, FitResult, camera_to_screen
 from facerecon.fit.photometric import Appearance
 from facerecon.model.face_model import FaceModel
 from facerecon.nets.regressor import N_OUTPUTS, SLICES, rotation_from_6d, rotation_to_6d
@@ -43,10 +43,8 @@ def encode(
     vector[SLICES["identity"]] = fit.identity
     vector[SLICES["expression"]] = fit.expression
     vector[SLICES["rotation"]] = rotation_to_6d(fit.rotation)
-    point = fit.rotation @ anchor + fit.translation
-    depth = -point[2]
-    pixel = np.array([crop.cx + crop.focal * point[0] / depth, crop.cy - crop.focal * point[1] / depth])
-    vector[SLICES["position"]] = [*(pixel / crop.width - 0.5), np.log(depth * crop.width / crop.focal)]
+    x, y, depth = camera_to_screen(crop, fit.to_camera(anchor[None]))[0]
+    vector[SLICES["position"]] = [x / crop.width - 0.5, y / crop.width - 0.5, np.log(depth * crop.width / crop.focal)]
     if lighting is not None and albedo is not None:
         vector[SLICES["lighting"]] = np.ravel(lighting)
         vector[SLICES["albedo"]] = np.ravel(albedo)
