@@ -73,19 +73,31 @@ def test_rebuilt_asset_equals_shipped(tmp_path):
         check=True,
         capture_output=True,
     )
-    with np.load(out) as rebuilt, np.load(DEFAULT_ASSET) as shipped:
-        assert sorted(rebuilt.files) == sorted(shipped.files)
-        for key in shipped.files:
-            a, b = rebuilt[key], shipped[key]
-            assert a.shape == b.shape, key
-            if key == "albedo_basis":  # eigenvectors of near-equal eigenvalues: compare the spanned space
-                a, b = a.astype(np.float64), b.astype(np.float64)
-                overlap = np.linalg.svd(a @ b.T / a.shape[1], compute_uv=False)
-                assert overlap.min() > 0.99, overlap.min()
-            elif a.dtype.kind == "f":
-                assert np.allclose(a, b, atol=1e-5), key
-            else:
-                assert (a == b).all(), key
+    with np.load(out) as npz:
+        rebuilt = {k: npz[k] for k in npz.files}
+    with np.load(DEFAULT_ASSET) as npz:
+        shipped = {k: npz[k] for k in npz.files}
+    assert sorted(rebuilt) == sorted(shipped)
+    # Embedded points: a float tie may pick the neighbouring triangle of a shared edge on another machine,
+    # so their positions on the mean face are compared (within 0.01 mm), not their triangle ids.
+    mean = shipped["mean"].astype(np.float64)
+
+    def positions(arrays: dict, name: str) -> np.ndarray:
+        return surface_points(mean, arrays["faces"], arrays[f"{name}_tri"], arrays[f"{name}_bary"])
+
+    for name in ("lm68", "mp"):
+        assert np.abs(positions(rebuilt, name) - positions(shipped, name)).max() < 1e-3, name
+    for key in sorted(set(shipped) - {"lm68_tri", "lm68_bary", "mp_tri", "mp_bary"}):
+        a, b = rebuilt[key], shipped[key]
+        assert a.shape == b.shape, key
+        if key == "albedo_basis":  # eigenvectors of near-equal eigenvalues: compare the spanned space
+            a, b = a.astype(np.float64), b.astype(np.float64)
+            overlap = np.linalg.svd(a @ b.T / a.shape[1], compute_uv=False)
+            assert overlap.min() > 0.99, overlap.min()
+        elif a.dtype.kind == "f":
+            assert np.allclose(a, b, atol=1e-5), key
+        else:
+            assert (a == b).all(), key
 
 
 def test_calibrated_landmarks_are_the_shipped_ones(model):

@@ -3,7 +3,9 @@
     python tools/build_face_model.py [--shared ../shared] [--out src/facerecon/model/data/face_model.npz]
 
 Reads ../shared/facekit/ict_facekit_light.npz and mediapipe_canonical_face_model.obj; writes one .npz
-(see facerecon.model.face_model for units and axes). Deterministic: the same inputs give the same arrays.
+(see facerecon.model.face_model for units and axes). Deterministic on one machine (single-threaded
+numerics); across machines float ties may put an embedded point on the neighbouring triangle of the same
+edge, so compare embedded points by position, not by triangle id.
 What it derives:
 - the skin surface (face + head and neck, ICT vertices 0-11,247), quads split into triangles, with the UV
   tiles of face (left 3/4 of the texture) and back of head (right 1/4) packed into one texture;
@@ -23,10 +25,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import eigsh, spsolve
-from scipy.spatial import cKDTree
+# One thread for BLAS and OpenMP, set before numpy loads: threaded reductions sum in a varying order.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+from scipy.sparse.linalg import eigsh, spsolve  # noqa: E402
+from scipy.spatial import cKDTree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))

@@ -8,15 +8,13 @@ without landmarks, for the regressor alone.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging; must be set before import
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from facerecon.detect.quiet import quiet_native_stderr
 
 CROP_SCALE = 2.0  # crop side / face box side
 CROP_MIN_SIDE = 256  # pixels: smaller crops are upscaled before FaceMesh
@@ -86,7 +84,8 @@ def _boxes(image: np.ndarray, bbox: list[float] | np.ndarray | None) -> list[tup
 
 def _detector_boxes(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
     h, w = image.shape[:2]
-    result = _face_detector().process(image)
+    with quiet_native_stderr():
+        result = _face_detector().process(image)
     boxes = []
     for det in result.detections or []:
         rel = det.location_data.relative_bounding_box
@@ -143,7 +142,8 @@ def _landmarks_in_box(image: np.ndarray, box: np.ndarray) -> DetectedFace | None
 
 def _facemesh(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
     h, w = image.shape[:2]
-    result = _face_mesh(max_faces).process(np.ascontiguousarray(image))
+    with quiet_native_stderr():
+        result = _face_mesh(max_faces).process(np.ascontiguousarray(image))
     faces = []
     for lms in result.multi_face_landmarks or []:
         pts = np.array([(p.x * w, p.y * h, p.z * w) for p in lms.landmark], dtype=np.float64)
@@ -172,15 +172,17 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @lru_cache(maxsize=1)
 def _face_detector():
-    import mediapipe as mp
+    with quiet_native_stderr():
+        import mediapipe as mp
 
-    return mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        return mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
 
 
 @lru_cache(maxsize=4)
 def _face_mesh(max_faces: int):
-    import mediapipe as mp
+    with quiet_native_stderr():
+        import mediapipe as mp
 
-    return mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True, min_detection_confidence=0.5
-    )
+        return mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True, min_detection_confidence=0.5
+        )

@@ -75,7 +75,9 @@ def closest_points_on_mesh(
     tv = tri_vertices[flat]
     bary = closest_point_on_triangles(rep, tv[:, 0], tv[:, 1], tv[:, 2])
     pos = np.einsum("nk,nkd->nd", bary, tv)
-    dist = np.linalg.norm(pos - rep, axis=1).reshape(n, k)
+    # Round away float noise so that equal distances (a point nearest to a shared edge) tie exactly and
+    # argmin keeps the first candidate, the same on every machine.
+    dist = np.round(np.linalg.norm(pos - rep, axis=1), 9).reshape(n, k)
     best = dist.argmin(axis=1)
     pick = np.arange(n) * k + best
     return flat[pick], bary[pick], pos[pick]
