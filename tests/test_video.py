@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from PIL import Image
 
 from facerecon.camera import matrix_to_euler
 from facerecon.cli import main
+from facerecon.model.arkit import ARKIT_NAMES
 from facerecon.synthetic import ANIMATED, SAMPLE_FACE_CENTRE, animated_clip, example_curves, still_clip
 from facerecon.video import jitter, reconstruct_video
 
@@ -54,12 +56,19 @@ def test_video_cli_writes_every_output(clip_file, tmp_path):
     outdir = tmp_path / "out"
     assert main(["video", str(clip_file), "-o", str(outdir)]) == 0
     stem = "still clip"
-    csv = (outdir / f"{stem}_arkit.csv").read_text().splitlines()
-    header = csv[0].split(",")
-    assert header[:3] == ["Timecode", "BlendShapeCount", "EyeBlinkLeft"] and len(header) == 54
-    assert len(csv) == 1 + 24 and csv[1].split(",")[1] == "52"
+    # Live Link Face's layout: Timecode, BlendShapeCount (61), the 52 shapes in ARKit's order, then the
+    # head's and the eyes' yaw, pitch and roll in radians.
+    with (outdir / f"{stem}_arkit.csv").open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    shapes = [name[0].upper() + name[1:] for name in ARKIT_NAMES]
+    eyes = [f"{side}Eye{angle}" for side in ("Left", "Right") for angle in ("Yaw", "Pitch", "Roll")]
+    assert header == ["Timecode", "BlendShapeCount", *shapes, "HeadYaw", "HeadPitch", "HeadRoll", *eyes]
+    assert len(rows) == 24 and all(len(row) == 63 and row[1] == "61" for row in rows)
     records = [json.loads(line) for line in (outdir / f"{stem}_frames.jsonl").read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(24)) and all(r["face_detected"] for r in records)
+    head = np.array([[float(v) for v in row[54:57]] for row in rows])
+    pose = np.radians([[r["pose"][k] for k in ("yaw", "pitch", "roll")] for r in records])
+    assert np.abs(head - pose).max() < 1e-3 and np.abs(pose).max() > 0.05
     reader = imageio.get_reader(outdir / f"{stem}_overlay.mp4")
     assert reader.count_frames() == 24
     data = (outdir / f"{stem}.glb").read_bytes()

@@ -9,7 +9,17 @@ __version__ = "0.1.0"
 
 from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.errors import FaceReconError
+from facerecon.io.image import LoadedImage, load_image
 from facerecon.pipeline import reconstruct, reconstruct_face
 from facerecon.reconstruction import Reconstruction
 
-__all__ = ["FaceReconError", "Reconstruction", "__version__", "detect_faces", "reconstruct", "reconstruct_face"]
+__all__ = [
+    "FaceReconError",
+    "LoadedImage",
+    "Reconstruction",
+    "__version__",
+    "detect_faces",
+    "load_image",
+    "reconstruct",
+    "reconstruct_face",
+]

@@ -39,6 +39,7 @@ class BatchRecord:
     exit_code: int = 0
     outputs: list[str] = field(default_factory=list)  # relative to the output folder
     seconds: float = 0.0
+    folder: str = ""  # the image's own output folder (output_folder())
 
 
 @dataclass
@@ -78,6 +79,9 @@ def run_batch(
     ray_address: run the work on a Ray cluster with Ray Data ("local" starts one on this machine, bound to
     loopback, with `workers` CPUs); inputs and outputs must then be at the same paths on every node.
     """
+    if output_dir.resolve().is_relative_to(input_dir.resolve()):
+        raise OutputError(f"the output folder {output_dir} is inside the input folder {input_dir}: "
+                          "the batch would read its own outputs back; choose one outside it")  # fmt: skip
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -85,12 +89,12 @@ def run_batch(
     done = completed_inputs(output_dir)
     todo, result = [], BatchResult()
     for path in find_images(input_dir):
-        digest = file_hash(path)
-        previous = done.get(digest)
+        digest, folder = file_hash(path), output_folder(input_dir, path)
+        previous = done.get((digest, folder))
         if previous is not None and outputs_complete(output_dir, previous.outputs):
             result.skipped.append(previous)
         else:
-            todo.append((path, digest, output_folder(input_dir, path)))
+            todo.append((path, digest, folder))
     started = time.perf_counter()
     options = {"fast": fast, "formats": formats}
     with _manifest_appender(output_dir) as append:
@@ -114,9 +118,10 @@ def output_folder(input_dir: Path, path: Path) -> str:
     return "__".join(path.relative_to(input_dir).parts)
 
 
-def completed_inputs(output_dir: Path) -> dict[str, BatchRecord]:
-    """The last "ok" record per content hash; a torn last line (a killed run) is ignored."""
-    done: dict[str, BatchRecord] = {}
+def completed_inputs(output_dir: Path) -> dict[tuple[str, str], BatchRecord]:
+    """The last "ok" record per content hash and output folder (a copy of a photo under another name
+    gets its own folder); a torn last line (a killed run) is ignored."""
+    done: dict[tuple[str, str], BatchRecord] = {}
     manifest = output_dir / MANIFEST
     if not manifest.exists():
         return done
@@ -126,9 +131,9 @@ def completed_inputs(output_dir: Path) -> dict[str, BatchRecord]:
         except (json.JSONDecodeError, TypeError):
             continue
         if record.status == "ok":
-            done[record.sha256] = record
+            done[record.sha256, record.folder] = record
         else:
-            done.pop(record.sha256, None)
+            done.pop((record.sha256, record.folder), None)
     return done
 
 
@@ -169,12 +174,13 @@ def process_one(path: Path, digest: str, folder: str, output_dir: Path, options:
             stem = path.stem if k == 0 else f"{path.stem}_face{k}"
             written += face.save(target, stem, formats=options["formats"])
         outputs = [str(p.relative_to(output_dir)) for p in written]
-        return BatchRecord(str(path), digest, "ok", outputs=outputs, seconds=time.perf_counter() - start)
+        return BatchRecord(str(path), digest, "ok", outputs=outputs, seconds=time.perf_counter() - start,
+                           folder=folder)  # fmt: skip
     except FaceReconError as exc:
-        return BatchRecord(str(path), digest, "error", str(exc), exc.exit_code, seconds=time.perf_counter() - start)
+        error, code = str(exc), exc.exit_code
     except Exception as exc:  # a bug of ours must not stop the batch
-        message = f"internal error: {exc.__class__.__name__}: {exc}"
-        return BatchRecord(str(path), digest, "error", message, 1, seconds=time.perf_counter() - start)
+        error, code = f"internal error: {exc.__class__.__name__}: {exc}", 1
+    return BatchRecord(str(path), digest, "error", error, code, seconds=time.perf_counter() - start, folder=folder)
 
 
 def _process(todo: list, output_dir: Path, options: dict, workers: int) -> Iterator[BatchRecord]:

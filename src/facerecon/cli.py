@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
+from facerecon import __version__
 from facerecon.errors import FaceReconError, InputNotFoundError, NotAFileError
 from facerecon.export.formats import DEFAULT_FORMATS, FORMATS
 
@@ -22,38 +24,51 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "reconstruct":
-            return reconstruct_images(
-                args.images,
-                Path(args.output),
-                bbox=args.bbox,
-                max_faces=args.max_faces,
-                photometric=not args.no_photometric,
-                fast=args.fast,
-                turntable=args.turntable,
-                formats=args.formats,
-                model_path=args.model,
-            )
-        if args.command == "serve":
-            from facerecon.web import serve
-
-            serve(args.host, args.port)
-            return 0
-        if args.command == "batch":
-            return batch_folder(Path(args.input_dir), Path(args.output), workers=args.workers, fast=args.fast,
-                                formats=args.formats, ray_address=args.ray)  # fmt: skip
-        if args.command == "video":
-            return reconstruct_video_file(Path(args.video), Path(args.output), keyframes=args.keyframes,
-                                          smoothing=not args.no_smoothing)  # fmt: skip
-        if args.command == "demo":
-            return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
-        if args.input:
-            return reconstruct_images([args.input], Path.cwd(), stem="output_3d", max_faces=1)
+        return run_command(parser, args)
     except FaceReconError as exc:
         return report(exc)
     except KeyboardInterrupt:
         print("facerecon: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of ours: one line, or the traceback with --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"facerecon: internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)",
+                  file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
+
+
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The chosen command; returns its exit code."""
+    if args.command == "reconstruct":
+        return reconstruct_images(
+            args.images,
+            Path(args.output),
+            bbox=args.bbox,
+            max_faces=args.max_faces,
+            photometric=not args.no_photometric,
+            fast=args.fast,
+            turntable=args.turntable,
+            formats=args.formats,
+            model_path=args.model,
+            debug=args.debug,
+        )
+    if args.command == "serve":
+        from facerecon.web import serve
+
+        serve(args.host, args.port)
+        return 0
+    if args.command == "batch":
+        return batch_folder(Path(args.input_dir), Path(args.output), workers=args.workers, fast=args.fast,
+                            formats=args.formats, ray_address=args.ray)  # fmt: skip
+    if args.command == "video":
+        return reconstruct_video_file(Path(args.video), Path(args.output), keyframes=args.keyframes,
+                                      smoothing=not args.no_smoothing)  # fmt: skip
+    if args.command == "demo":
+        return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
+    if args.input:
+        return reconstruct_images([args.input], Path.cwd(), stem="output_3d", max_faces=1)
     parser.print_usage(sys.stderr)
     print("facerecon: error: give a command, or --input IMAGE", file=sys.stderr)
     return EXIT_USAGE
@@ -71,6 +86,7 @@ def reconstruct_images(
     turntable: bool = False,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     model_path: str | None = None,
+    debug: bool = False,
 ) -> int:
     """Reconstruct each image and save one file set per face; returns the exit code (the first failure's)."""
     from facerecon.model.face_model import load_face_model
@@ -88,7 +104,9 @@ def reconstruct_images(
                 print(f"{image}: face {k} -> {written[0]}")
         except FaceReconError as exc:
             exit_code = exit_code or report(exc)
-        except Exception as exc:  # a bug of ours: still one line, and the batch goes on
+        except Exception as exc:  # a bug of ours: still one line (or the traceback), and the other images go on
+            if debug:
+                traceback.print_exc()
             print(f"facerecon: internal error on {image}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
             exit_code = exit_code or EXIT_INTERNAL
     return exit_code
@@ -143,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="facerecon", description="One photo -> a textured, animatable 3D face (OBJ + MTL + PNG, JSON)."
     )
     parser.add_argument("--input", metavar="IMAGE", help="reconstruct IMAGE into ./output_3d.obj (+ .mtl, texture)")
+    parser.add_argument("--version", action="version", version=f"facerecon {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = parser.add_subparsers(dest="command")
 
     rec = sub.add_parser("reconstruct", help="reconstruct the faces in one or more photos")

@@ -17,19 +17,28 @@ from facerecon.export.files import write_files_atomically
 from facerecon.export.glb import Animation, export_glb
 from facerecon.video import VideoReconstruction
 
+HEAD_AND_EYES = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll", "RightEyeYaw",
+                 "RightEyePitch", "RightEyeRoll")  # fmt: skip
+
 
 def arkit_csv(video: VideoReconstruction) -> str:
-    """Live Link Face's CSV: Timecode (HH:MM:SS:FF.mmm), BlendShapeCount, then the 52 ARKit shapes with
-    Live Link Face's capitalised spelling (eyeBlinkLeft -> EyeBlinkLeft)."""
+    """Live Link Face's CSV: Timecode (HH:MM:SS:FF.mmm), BlendShapeCount (61), the 52 ARKit shapes with Live
+    Link Face's capitalised spelling (eyeBlinkLeft -> EyeBlinkLeft), then head and eye rotations in radians.
+
+    Head yaw, pitch and roll are the fitted pose's (facerecon.camera's angles; ARKit's face axes are ours:
+    +X the subject's left, +Y up, +Z out of the face). The eyes' rotations are 0: gaze is not fitted yet.
+    """
     header = ["Timecode", "BlendShapeCount"] + [name[0].upper() + name[1:] for name in video.names]
-    rows = [",".join(header)]
+    rows = [",".join([*header, *HEAD_AND_EYES])]
     fps = video.fps
-    for t, weights in enumerate(video.expression):
+    count = len(video.names) + len(HEAD_AND_EYES)
+    for t, (weights, rotation) in enumerate(zip(video.expression, video.rotations, strict=True)):
         seconds = t / fps
         h, m, s = int(seconds // 3600), int(seconds // 60 % 60), int(seconds % 60)
         frame = round((seconds - int(seconds)) * fps)
-        values = ",".join(f"{w:.5f}" for w in weights)
-        rows.append(f"{h:02d}:{m:02d}:{s:02d}:{frame:02d}.000,{len(video.names)},{values}")
+        head = np.radians(matrix_to_euler(rotation))
+        values = ",".join(f"{w:.5f}" for w in [*weights, *head, *np.zeros(6)])
+        rows.append(f"{h:02d}:{m:02d}:{s:02d}:{frame:02d}.000,{count},{values}")
     return "\n".join(rows) + "\n"
 
 

@@ -75,7 +75,11 @@ def to_rgb8_array(image: Image.Image | np.ndarray) -> np.ndarray:
     High bit depths are scaled (not clipped) to 8 bits; alpha is composited over mid-grey.
     """
     if isinstance(image, Image.Image):
-        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16-bit files: scaled by 65535 even when dark (all values < 256), never read as 8-bit.
+            values = np.asarray(image)
+            image = values.astype(np.uint16) if values.min() >= 0 and values.max() <= 65535 else values
+        elif image.mode == "F":
             image = np.asarray(image)
         elif image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             image = image.convert("RGBA")
@@ -107,6 +111,8 @@ def _to_unit_range(array: np.ndarray) -> np.ndarray:
     top = values.max()
     if np.issubdtype(array.dtype, np.floating) and top <= 1.0:
         scale = 1.0
+    elif array.dtype in (np.uint16, np.int16):  # the type says 16 bits, whatever the values
+        scale = 65535.0
     else:
         scale = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
     return np.clip(values / scale, 0.0, 1.0)
