@@ -31,14 +31,12 @@ from facerecon.fit.skin_mask import skin_mask  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of, masked_psnr, nme  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
-from facerecon.model.surface import surface_points  # noqa: E402
-from facerecon.pipeline import render_in_photo  # noqa: E402
+from facerecon.pipeline import landmark_fitter, render_in_photo  # noqa: E402
 from facerecon.render.shade import AMBIENT  # noqa: E402
 
 
 def landmarks68(model: FaceModel, fit: FitResult) -> np.ndarray:
-    vertices = fit.model_vertices(model)
-    return fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))[:, :2]
+    return landmark_fitter(model).landmarks68(fit, fit.model_vertices(model))[:, :2]
 
 
 def psnr(model: FaceModel, fit: FitResult, appearance: Appearance, photo: np.ndarray) -> float:

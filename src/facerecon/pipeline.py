@@ -26,6 +26,9 @@ from facerecon.texture.bake import TextureBaker
 from facerecon.texture.refine import refine_albedo
 
 DEFAULT_TEXTURE_SIZE = 1024
+# Degrees of yaw (the regressor's) beyond which its answer is kept: fitting MediaPipe's points, which lean
+# frontal on turned heads, made it worse (tuned on AFLW train crops the regressor never saw).
+PROFILE_YAW = 45.0
 
 
 def reconstruct(
@@ -73,8 +76,8 @@ def reconstruct_face(
     fast: bool = False,
     model: FaceModel | None = None,
 ) -> Reconstruction:
-    """One detected face: the regressor's guess, then (unless fast, or without landmarks) the landmark and
-    photometric fits from it; the GCN refines the albedo; then the textures."""
+    """One detected face: the regressor's guess, then (unless fast, without landmarks or turned beyond
+    PROFILE_YAW) the landmark and photometric fits from it; the GCN refines the albedo; then the textures."""
     model = model if model is not None else load_face_model()
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
@@ -83,6 +86,8 @@ def reconstruct_face(
     timer.lap("regressor_s")
     if face.landmarks is None:
         fit.stats["method"] = "regressor alone (MediaPipe found no landmarks)"
+    elif abs(matrix_to_euler(fit.rotation)[0]) > PROFILE_YAW and not fast:
+        fit.stats["method"] = f"regressor (turned beyond {PROFILE_YAW:.0f}°, where MediaPipe's points mislead the fit)"
     elif not fast:
         with torch.enable_grad():  # the fit needs autograd even inside a caller's no_grad()
             fit = landmark_fitter(model).fit(face.landmarks, camera, start=fit)
@@ -90,8 +95,8 @@ def reconstruct_face(
             if photometric:
                 fit, appearance = _photometric_fitter(model).fit(loaded.pixels, face.landmarks, fit, appearance)
                 timer.lap("photometric_s")
-            else:
-                appearance = None
+    if not photometric:  # no lighting or albedo, whichever way the face was reconstructed
+        appearance = None
     if appearance is not None:
         appearance = Appearance(appearance.lighting, refine_albedo(loaded.pixels, fit, appearance, model))
         timer.lap("gcn_s")
@@ -114,7 +119,7 @@ def build_reconstruction(
     baker = _baker(model, texture_size)
     camera = fit.camera
     vertices = fit.model_vertices(model)
-    landmarks68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
+    landmarks68 = landmark_fitter(model).landmarks68(fit, vertices)
     baked = baker.bake(loaded.pixels, fit, vertices)
     albedo_texture = rendered = None
     if appearance is not None:

@@ -3,9 +3,10 @@
 Start: the regressor's guess, whose rotation a prior then holds more firmly the more the head is turned
 (MediaPipe's points lean frontal there); without one, PnP of the mean face's embedded MediaPipe points
 (OpenCV), which handles large yaw where gradient descent from a frontal pose stalls. Then L-BFGS on:
-reprojection error of the visible landmarks (self-occluded ones, judged from the model's normals, are
-weighted down so hidden contours do not drag the fit) + a standard normal prior on identity + a [0, 1]
-box and an L1 sparsity prior on expressions.
+reprojection error of the visible landmarks + a standard normal prior on identity + a [0, 1] box and an
+L1 sparsity prior on expressions. MediaPipe's face oval follows the outline of the face, so its points
+slide to the model's silhouette at each pose (fit.contour); other self-occluded points, judged from the
+model's normals, are weighted down.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from facerecon.camera import PerspectiveCamera, axis_angle_to_matrix, matrix_to_euler
 from facerecon.errors import NoFaceError
+from facerecon.fit.contour import IBUG_JAW, MEDIAPIPE_OVAL, Contour
 from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
 
@@ -129,16 +131,50 @@ def camera_to_screen(camera: PerspectiveCamera, points: np.ndarray) -> np.ndarra
 
 
 class LandmarkFitter:
-    """Holds what is precomputed per model: the embedded landmark model and its rest normals."""
+    """Holds what is precomputed per model: the embedded landmark model, its rest normals and contours.
+
+    points_model holds MediaPipe's 468 embedded points followed by the candidate vertices their face
+    oval slides over; `correspondence` picks, per MediaPipe point, its row in it at the current pose.
+    """
 
     def __init__(self, model: FaceModel):
         self.model = model
-        self.points_model: LinearShapeModel = model.embedded(model.mediapipe)
+        self.contour = Contour.build(model, model.mediapipe, MEDIAPIPE_OVAL)
+        self.jaw = Contour.build(model, model.landmarks68, IBUG_JAW)
+        embedded = model.embedded(model.mediapipe)
+        candidates = model.embedded(self.contour.candidates)
+        self.points_model = LinearShapeModel(
+            *(torch.cat([getattr(embedded, k), getattr(candidates, k)], dim=-2)
+              for k in ("mean", "identity_basis", "expression_basis"))
+        )  # fmt: skip
         mean = model.mean.numpy().astype(np.float64)
         normals = vertex_normals(mean, model.faces)
-        embedded = surface_points(normals, model.faces, model.mediapipe.tri, model.mediapipe.bary)
-        self.normals = torch.from_numpy(embedded / np.linalg.norm(embedded, axis=1, keepdims=True)).float()
-        self.mean_points = self.points_model.mean.numpy().astype(np.float64)
+        normals = surface_points(normals, model.faces, model.mediapipe.tri, model.mediapipe.bary)
+        self.normals = torch.from_numpy(normals / np.linalg.norm(normals, axis=1, keepdims=True)).float()
+        self.mean_points = embedded.mean.numpy().astype(np.float64)
+
+    def correspondence(self, params: FaceParameters, camera: PerspectiveCamera) -> torch.Tensor:
+        """(468,) row of points_model for each MediaPipe point at this pose: the oval on the silhouette."""
+        with torch.no_grad():
+            xy = camera.project(params.camera_points(self.points_model)).numpy()
+        scale = camera.focal / max(-float(params.translation[2]), 1e-3)
+        on = self.contour.slide(xy[self.contour.points], xy[N_MESH_LANDMARKS:], params.rotation().detach().numpy(),
+                                scale)  # fmt: skip
+        rows = np.arange(N_MESH_LANDMARKS)
+        rows[self.contour.points] = np.where(on >= 0, N_MESH_LANDMARKS + on, self.contour.points)
+        return torch.from_numpy(rows)
+
+    def landmarks68(self, fit: FitResult, vertices: np.ndarray) -> np.ndarray:
+        """The 68 iBUG points of fitted `vertices` (model space) in the image, (68, 3) as FitResult.to_screen:
+        the jaw line on the silhouette at the fitted pose."""
+        model, jaw = self.model, self.jaw
+        on_screen = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
+        candidates = fit.to_screen(surface_points(vertices, model.faces, jaw.candidates.tri, jaw.candidates.bary))
+        scale = fit.camera.focal / max(-float(fit.translation[2]), 1e-3)
+        on = jaw.slide(on_screen[jaw.points, :2], candidates[:, :2], fit.rotation, scale)
+        moved = on >= 0
+        on_screen[jaw.points[moved]] = candidates[on[moved]]
+        return on_screen
 
     def fit(
         self,
@@ -171,15 +207,16 @@ class LandmarkFitter:
             identity = identity if fixed_identity else np.zeros(self.points_model.n_identity)
             params = FaceParameters.start(rot0, trans0, identity, np.zeros(self.points_model.n_expression))
         free = [t for t in params.tensors() if not (fixed_identity and t is params.identity)]
+        # The oval's correspondences are picked again at the start of each stage: shape in three rounds.
         stages = [
             ("pose", params.tensors()[:2], start is not None, 15),  # the rotation prior, when there is one
-            ("shape", free, True, iterations),
+            *[("shape", free, True, iterations // 3)] * 3,
             ("refine", free, True, iterations // 2),
         ]
         evaluations, fallbacks = 0, []
         for name, tensors, with_prior, steps in stages:
             saved = params.snapshot()
-            term.update_weights(params)
+            term.update(params)
             optimizer = torch.optim.LBFGS(tensors, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
             def closure(with_prior: bool = with_prior, optimizer: torch.optim.Optimizer = optimizer) -> torch.Tensor:
@@ -212,7 +249,7 @@ class LandmarkFitter:
             params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
             params.identity = identity
             term = LandmarkTerm(self, points, camera)
-            term.update_weights(params)
+            term.update(params)
             views.append((params, term))
         tensors = [identity] + [t for params, _ in views for t in params.tensors() if t is not identity]
         optimizer = torch.optim.LBFGS(tensors, lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
@@ -247,13 +284,16 @@ class LandmarkFitter:
         return rot, trans
 
     def visibility(self, params: FaceParameters) -> torch.Tensor:
-        """Soft weight per landmark: ~1 where its surface normal faces the camera, ~0 where it faces away."""
+        """Soft weight per MediaPipe point: ~1 where its surface normal faces the camera, ~0 where it faces
+        away; 1 on the oval, which sits on the silhouette."""
         with torch.no_grad():
-            points = params.camera_points(self.points_model)
+            points = params.camera_points(self.points_model)[:N_MESH_LANDMARKS]
             normals = self.normals @ params.rotation().T
             to_camera = -points / points.norm(dim=-1, keepdim=True)
             cosine = (normals * to_camera).sum(-1)
-            return torch.sigmoid((cosine - 0.1) / VISIBILITY_SHARPNESS)
+            weights = torch.sigmoid((cosine - 0.1) / VISIBILITY_SHARPNESS)
+            weights[self.contour.points] = 1.0
+            return weights
 
 
 class LandmarkTerm:
@@ -266,12 +306,15 @@ class LandmarkTerm:
         extent = self.observed.max(0).values - self.observed.min(0).values
         self.scale = float(extent.prod().sqrt()) or 1.0
         self.weights = torch.ones(N_MESH_LANDMARKS)
+        self.rows = torch.arange(N_MESH_LANDMARKS)
 
-    def update_weights(self, params: FaceParameters) -> None:
+    def update(self, params: FaceParameters) -> None:
+        """Visibility weights and the oval's silhouette correspondences at the current pose."""
         self.weights = self.fitter.visibility(params)
+        self.rows = self.fitter.correspondence(params, self.camera)
 
     def projected(self, params: FaceParameters) -> torch.Tensor:
-        return self.camera.project(params.camera_points(self.fitter.points_model))
+        return self.camera.project(params.camera_points(self.fitter.points_model))[self.rows]
 
     def __call__(self, params: FaceParameters) -> torch.Tensor:
         residual = ((self.projected(params) - self.observed) / self.scale).pow(2).sum(-1)

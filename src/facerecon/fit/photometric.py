@@ -68,7 +68,7 @@ class PhotometricFitter:
         crop = self.crop(image, start)
         params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
         term = LandmarkTerm(self.landmark_fitter, landmarks, start.camera)
-        term.update_weights(params)
+        term.update(params)
         iterations = ITERATIONS if appearance is None else WARM_ITERATIONS
         if appearance is None:
             lighting, albedo_coeffs = self.solve_appearance(params, crop)

@@ -1,0 +1,109 @@
+"""Large poses: contour points slide to the silhouette; the regressor learns from labelled AFLW crops."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, SHARED, shared_path
+
+from facerecon.camera import PerspectiveCamera, euler_to_matrix
+from facerecon.fit.contour import IBUG_JAW
+from facerecon.fit.landmark_fit import FitResult, LandmarkFitter
+from facerecon.model.surface import surface_points
+
+LEFT_JAW = [k for k in IBUG_JAW if k > 8]  # the subject's left (+X): image right on a frontal face
+RIGHT_JAW = [k for k in IBUG_JAW if k < 8]
+
+
+def posed(model, yaw: float) -> tuple[FitResult, np.ndarray]:
+    camera = PerspectiveCamera.for_image(512, 512)
+    fit = FitResult(euler_to_matrix(yaw, 0, 0), np.array([0.0, 0.0, -60.0]), np.zeros(model.n_identity),
+                    np.zeros(model.n_expression), camera)  # fmt: skip
+    return fit, model.mean.numpy().astype(np.float64)
+
+
+def test_jaw_points_slide_to_the_silhouette_when_the_head_turns(model):
+    fitter = LandmarkFitter(model)
+    fit, vertices = posed(model, 0.0)
+    fixed = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
+    assert np.allclose(fitter.landmarks68(fit, vertices), fixed)  # frontal: the calibrated points stay
+
+    fit, vertices = posed(model, 50.0)  # the nose turns to image right: the subject's left side turns away
+    fixed = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
+    sliding = fitter.landmarks68(fit, vertices)
+    assert np.allclose(sliding[RIGHT_JAW], fixed[RIGHT_JAW])  # the near side keeps its points
+    moved = np.linalg.norm(sliding[LEFT_JAW, :2] - fixed[LEFT_JAW, :2], axis=1)
+    assert moved.max() > 5.0  # pixels: the far side's points left their skin points ...
+    # ... which, turned away, project inside the face's outline: the outline lies further out, to the right.
+    slid = moved > 0
+    assert slid.sum() >= 4 and (sliding[LEFT_JAW, 0][slid] > fixed[LEFT_JAW, 0][slid]).all()
+
+
+def test_the_oval_correspondences_follow_the_pose(model):
+    from facerecon.fit.landmark_fit import FaceParameters
+
+    fitter = LandmarkFitter(model)
+    camera = PerspectiveCamera.for_image(512, 512)
+    rows = {}
+    for yaw in (0.0, 60.0):
+        params = FaceParameters.start(euler_to_matrix(yaw, 0, 0), np.array([0.0, 0.0, -60.0]),
+                                      np.zeros(model.n_identity), np.zeros(model.n_expression))  # fmt: skip
+        rows[yaw] = fitter.correspondence(params, camera).numpy()
+    frontal_moved = (rows[0.0] != np.arange(len(rows[0.0]))).sum()
+    turned_moved = (rows[60.0] != np.arange(len(rows[60.0]))).sum()
+    assert frontal_moved <= 2 and turned_moved >= 8
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("finetune", ROOT / "tools/finetune_regressor_aflw.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_training_steps_on_labelled_crops_reduce_the_landmark_loss(tmp_path, model):
+    shared_path("faces/aflw_crops/labels.csv")
+    tool = load_tool()
+    tool.prepare(argparse.Namespace(work=tmp_path, shared=SHARED, limit=12))
+    with np.load(tmp_path / "aflw_train.npz") as npz:
+        data = {k: npz[k] for k in npz.files}
+    from facerecon.nets.codec import face_anchor
+    from facerecon.nets.pretrained import load_regressor
+
+    net = load_regressor()
+    net.load_state_dict(load_regressor().state_dict())  # a private copy: the cached net stays as shipped
+    indices = np.arange(12)
+    anchor = torch.tensor(face_anchor(model), dtype=torch.float32)
+    batch = tool.make_batch(data, indices, None)
+
+    def nme() -> float:
+        with torch.no_grad():
+            return tool.loss_of(net, batch, data, indices, model, anchor, tool.aflw21_matrix())[1]["nme"]
+
+    before = nme()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    net.train()
+    for _ in range(4):
+        loss, _ = tool.loss_of(net, batch, data, indices, model, anchor, tool.aflw21_matrix())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    assert nme() < before
+    assert data["points"].shape == (12, 21, 2) and 0 < data["has_landmarks"].sum() <= 12
+
+
+@pytest.mark.parametrize("yaw", [-70.0, 70.0])
+def test_the_21_point_mapping_keeps_the_sides(yaw, model):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from aflw21 import to_aflw21
+
+    fit, vertices = posed(model, yaw)
+    points = to_aflw21(LandmarkFitter(model).landmarks68(fit, vertices)[:, :2])
+    assert points[0, 0] < points[5, 0] and points[17, 0] < points[19, 0]  # image-left brow and mouth corner
