@@ -10,7 +10,9 @@ teacher) -> DIR/aflw_train.npz. train: the regressor's projected 68 points, take
 dropped for some samples as in the main training; AFLW's yaw as a weak term; identity, expression and
 appearance held near the teacher's (distillation), so the texture and shape the GCN and the fit were
 built on stay as they were. Each epoch is checkpointed (optimizer included) and the run resumes from it;
-the end writes src/facerecon/nets/data/regressor.pt and .onnx.
+the end writes src/facerecon/nets/data/regressor.pt and .onnx. Half the training crops are mirrored (the
+21 labels swap sides, MediaPipe's points follow the model's left/right symmetry, yaw changes sign; the
+teacher's outputs are not mirrored, so those crops skip the distillation).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import argparse
 import csv
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -35,7 +39,7 @@ from facerecon.nets.codec import face_anchor  # noqa: E402
 from facerecon.nets.crop import CROP_SIZE, CropWindow  # noqa: E402
 from facerecon.nets.pretrained import REGRESSOR_WEIGHTS, export_onnx, load_regressor, regressor_input  # noqa: E402
 from facerecon.nets.regressor import SLICES, FaceRegressor, rotation_from_6d  # noqa: E402
-from facerecon.nets.training import APPEARANCE, Batch, projected_points  # noqa: E402
+from facerecon.nets.training import Batch, projected_points  # noqa: E402
 
 CROP = 120
 BATCH = 32
@@ -48,6 +52,24 @@ HELD_OUT_EVERY = 20  # every 20th train crop is held out: the set benchmarks/afl
 # slide with the pose, so they are left out of the loss.
 AFLW21_FROM_68 = [18, 20, 22, 23, 25, 27, 37, tuple(range(37, 43)), 40, 43, tuple(range(43, 49)), 46, None, 32, 31,
                   36, None, 49, tuple(range(61, 69)), 55, 9]  # fmt: skip
+
+
+# The 21 points' mirror images (0-based): brows, eyes, ears, nose wings and mouth corners swap sides.
+AFLW21_MIRROR = np.array([5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 16, 15, 14, 13, 12, 19, 18, 17, 20])
+
+
+@dataclass
+class Labels:
+    points: torch.Tensor  # (B, 21, 2) crop pixels of the 120² crop, -1 where not annotated
+    yaw: torch.Tensor  # (B,) radians, our sign
+    teacher: torch.Tensor  # (B, N_OUTPUTS) the shipped network's normalised outputs
+    teach: torch.Tensor  # (B,) bool: the teacher's outputs apply (the crop is not mirrored)
+
+
+def mediapipe_mirror(model) -> np.ndarray:
+    """(468,) for each MediaPipe point, the point at its mirror image on the model's mean face."""
+    points = model.embedded(model.mediapipe).mean.numpy()
+    return cKDTree(points).query(points * np.array([-1.0, 1.0, 1.0]))[1]
 
 
 def aflw21_matrix() -> torch.Tensor:
@@ -88,12 +110,22 @@ def prepare(args: argparse.Namespace) -> None:
     print(f"{len(rows)} crops, {np.mean(has) * 100:.0f} % with landmarks -> {args.work / 'aflw_train.npz'}")
 
 
-def make_batch(data: dict, indices: np.ndarray, rng: np.random.Generator | None) -> Batch:
+def make_batch(
+    data: dict, indices: np.ndarray, rng: np.random.Generator | None, mirror: np.ndarray | None = None
+) -> tuple[Batch, Labels]:
+    """Jittered crops (rng given; half mirrored when `mirror`, MediaPipe's mirror permutation, is given)
+    or plain ones (rng None), and their labels."""
     photo = PerspectiveCamera.for_image(CROP, CROP)
-    images, points, flags, cameras = [], [], [], []
+    images, points, flags, cameras, truths, yaws, flips = [], [], [], [], [], [], []
     for i in indices:
         with_landmarks = bool(data["has_landmarks"][i]) and not (rng is not None and rng.random() < LANDMARK_DROPOUT)
-        lm = data["landmarks"][i].astype(np.float64)
+        image, lm = data["image"][i], data["landmarks"][i].astype(np.float64)
+        truth, yaw = data["points"][i].astype(np.float64), float(data["yaw"][i])
+        flip = rng is not None and mirror is not None and rng.random() < 0.5
+        if flip:
+            image, lm = image[:, ::-1], np.column_stack([CROP - lm[mirror, 0], lm[mirror, 1]])
+            truth = np.where(truth >= 0, np.column_stack([CROP - 1 - truth[:, 0], truth[:, 1]]), -1)[AFLW21_MIRROR]
+            yaw = -yaw
         box = np.r_[lm.min(0), lm.max(0)] if with_landmarks else np.array([0, 0, CROP, CROP], dtype=np.float64)
         margin = 1.3
         if rng is not None:
@@ -102,12 +134,15 @@ def make_batch(data: dict, indices: np.ndarray, rng: np.random.Generator | None)
             margin *= 1 + rng.uniform(-SCALE_JITTER, SCALE_JITTER)
         window = CropWindow.around(box, CROP_SIZE, margin)
         camera = window.camera(photo)
-        images.append(window.warp(data["image"][i]))
+        images.append(window.warp(np.ascontiguousarray(image)))
         points.append(window.to_crop(lm) / CROP_SIZE - 0.5 if with_landmarks else np.zeros((468, 2)))
         flags.append(float(with_landmarks))
         cameras.append([camera.focal, camera.cx, camera.cy, window.x0, window.y0, window.scale])
+        truths.append(truth)
+        yaws.append(yaw)
+        flips.append(flip)
     cams = torch.tensor(np.array(cameras), dtype=torch.float32)
-    return Batch(
+    batch = Batch(
         image=torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255,
         landmarks=torch.tensor(np.array(points), dtype=torch.float32),
         has_landmarks=torch.tensor(flags)[:, None],
@@ -116,15 +151,22 @@ def make_batch(data: dict, indices: np.ndarray, rng: np.random.Generator | None)
         focal=cams[:, 0],
         centre=cams[:, 1:3],
     )
+    labels = Labels(
+        points=torch.tensor(np.array(truths), dtype=torch.float32),
+        yaw=torch.tensor(np.radians(yaws), dtype=torch.float32),
+        teacher=torch.from_numpy(data["teacher"][indices]),
+        teach=~torch.tensor(flips, dtype=torch.bool),
+    )
+    return batch, labels
 
 
-def loss_of(net: FaceRegressor, batch: Batch, data: dict, indices: np.ndarray, model, anchor, to21) -> tuple:
+def loss_of(net: FaceRegressor, batch: Batch, labels: Labels, model, anchor, to21) -> tuple:
     normalised = net.normalised(batch.image, batch.landmarks, batch.has_landmarks)
     output = normalised * net.output_std + net.output_mean
     crop_points = projected_points(output, model.landmarks68_model, anchor, batch) * CROP_SIZE  # (B, 68, 2)
     x0y0, scale = batch.target[:, None, :2], batch.target[:, None, 2:]
     photo_points = to21 @ (crop_points / scale + x0y0)  # (B, 21, 2) crop pixels of the 120² photo
-    truth = torch.from_numpy(data["points"][indices])
+    truth = labels.points
     seen = (truth >= 0).all(-1) & (to21.sum(1) > 0)[None]
     t = torch.where(seen[..., None], truth, torch.nan)
     size = ((t.nan_to_num(-1e9).amax(1) - t.nan_to_num(1e9).amin(1)).prod(-1)).sqrt()  # (B,)
@@ -132,11 +174,11 @@ def loss_of(net: FaceRegressor, batch: Batch, data: dict, indices: np.ndarray, m
     nme = (error.sum(1) / seen.sum(1).clamp_min(1) / size).mean()
     rotation = rotation_from_6d(output[:, SLICES["rotation"]])
     yaw = torch.atan2(rotation[:, 0, 2], rotation[:, 2, 2])
-    yaw_loss = (yaw - torch.from_numpy(np.radians(data["yaw"][indices])).float()).pow(2).mean()
+    yaw_loss = (yaw - labels.yaw).pow(2).mean()
     keep = torch.ones(normalised.shape[1], dtype=torch.bool)
-    keep[SLICES["rotation"]] = keep[SLICES["position"]] = False
-    keep[APPEARANCE] = True
-    distill = (normalised - torch.from_numpy(data["teacher"][indices]))[:, keep].pow(2).mean()
+    keep[SLICES["rotation"]] = keep[SLICES["position"]] = False  # pose is what the labels teach
+    taught = labels.teach
+    distill = (normalised - labels.teacher)[taught][:, keep].pow(2).mean() if taught.any() else torch.zeros(())
     loss = nme + YAW_WEIGHT * yaw_loss + DISTILL_WEIGHT * distill
     parts = {"nme": nme, "yaw_deg": torch.rad2deg(yaw_loss.sqrt()), "distill": distill}
     return loss, {k: round(float(v.detach()), 4) for k, v in parts.items()}
@@ -149,9 +191,12 @@ def train(args: argparse.Namespace) -> None:
     model = load_face_model()
     anchor = torch.tensor(face_anchor(model), dtype=torch.float32)
     to21 = aflw21_matrix()
+    mirror = mediapipe_mirror(model)
     everything = np.arange(len(data["image"]))
     held_out, train_set = everything[::HELD_OUT_EVERY], np.setdiff1d(everything, everything[::HELD_OUT_EVERY])
     net = load_regressor()
+    if args.start:
+        net.load_state_dict(torch.load(args.start, map_location="cpu", weights_only=True))
     optimizer = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-4)
     steps_per_epoch = len(train_set) // BATCH
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs * steps_per_epoch)
@@ -171,7 +216,7 @@ def train(args: argparse.Namespace) -> None:
         shuffled = epoch_rng.permutation(train_set)
         for step in range(steps_per_epoch):
             chosen = shuffled[step * BATCH : (step + 1) * BATCH]
-            loss, parts = loss_of(net, make_batch(data, chosen, epoch_rng), data, chosen, model, anchor, to21)
+            loss, parts = loss_of(net, *make_batch(data, chosen, epoch_rng, mirror), model, anchor, to21)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -189,7 +234,7 @@ def train(args: argparse.Namespace) -> None:
 def report(net, data, held_out, model, anchor, to21, label: str) -> None:
     net.eval()
     with torch.no_grad():
-        _, parts = loss_of(net, make_batch(data, held_out, None), data, held_out, model, anchor, to21)
+        _, parts = loss_of(net, *make_batch(data, held_out, None), model, anchor, to21)
     print(f"{label}: held-out {parts}", flush=True)
 
 
@@ -201,6 +246,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N train crops")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--start", type=Path, help="weights to start from (default: the shipped regressor.pt)")
     args = parser.parse_args()
     prepare(args) if args.step == "prepare" else train(args)
 

@@ -8,6 +8,7 @@ without landmarks, for the regressor alone.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,6 +22,9 @@ CROP_MIN_SIDE = 256  # pixels: smaller crops are upscaled before FaceMesh
 DUPLICATE_IOU = 0.5
 BOX_ONLY_SCORE = 0.8  # detector confidence needed to keep a face FaceMesh could not read
 MIN_TILE = 96  # pixels: the smallest tile the detector is run on
+# MediaPipe's graphs are shared (built once) and not safe to run from two threads at once (the web app
+# serves concurrent users): one at a time.
+_GRAPH_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def _boxes(image: np.ndarray, bbox: list[float] | np.ndarray | None) -> list[tup
 
 def _detector_boxes(image: np.ndarray) -> list[tuple[np.ndarray, float]]:
     h, w = image.shape[:2]
-    with quiet_native_stderr():
+    with _GRAPH_LOCK, quiet_native_stderr():
         result = _face_detector().process(image)
     boxes = []
     for det in result.detections or []:
@@ -148,7 +152,7 @@ def _landmarks_in_box(image: np.ndarray, box: np.ndarray) -> DetectedFace | None
 
 def _facemesh(image: np.ndarray, max_faces: int) -> list[DetectedFace]:
     h, w = image.shape[:2]
-    with quiet_native_stderr():
+    with _GRAPH_LOCK, quiet_native_stderr():
         result = _face_mesh(max_faces).process(np.ascontiguousarray(image))
     faces = []
     for lms in result.multi_face_landmarks or []:

@@ -157,7 +157,7 @@ class LandmarkFitter:
         """(468,) row of points_model for each MediaPipe point at this pose: the oval on the silhouette."""
         with torch.no_grad():
             xy = camera.project(params.camera_points(self.points_model)).numpy()
-        scale = camera.focal / max(-float(params.translation[2]), 1e-3)
+        scale = camera.focal / max(-float(params.translation[2].detach()), 1e-3)
         on = self.contour.slide(xy[self.contour.points], xy[N_MESH_LANDMARKS:], params.rotation().detach().numpy(),
                                 scale)  # fmt: skip
         rows = np.arange(N_MESH_LANDMARKS)
@@ -207,10 +207,11 @@ class LandmarkFitter:
             identity = identity if fixed_identity else np.zeros(self.points_model.n_identity)
             params = FaceParameters.start(rot0, trans0, identity, np.zeros(self.points_model.n_expression))
         free = [t for t in params.tensors() if not (fixed_identity and t is params.identity)]
-        # The oval's correspondences are picked again at the start of each stage: shape in three rounds.
+        # The oval's correspondences are picked again at the start of each stage (one L-BFGS run for the
+        # shape: splitting it into rounds to re-pick more often lost the optimiser's history and accuracy).
         stages = [
             ("pose", params.tensors()[:2], start is not None, 15),  # the rotation prior, when there is one
-            *[("shape", free, True, iterations // 3)] * 3,
+            ("shape", free, True, iterations),
             ("refine", free, True, iterations // 2),
         ]
         evaluations, fallbacks = 0, []
