@@ -34,21 +34,12 @@ from landmarks import mediapipe_to_68  # noqa: E402
 
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
+from facerecon.metrics import to_aflw21  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
 from facerecon.pipeline import reconstruct_face  # noqa: E402
 
 BINS = [(0, 30), (30, 60), (60, 91)]
 CROP = 120
-# 3DDFA's AFLW protocol: the 21 points as 1-based indices of the 68 (tuples are averaged).
-AFLW21_FROM_68 = [18, 20, 22, 23, 25, 27, 37, tuple(range(37, 43)), 40, 43, tuple(range(43, 49)), 46, 3, 32, 31,
-                  36, 15, 49, tuple(range(61, 69)), 55, 9]  # fmt: skip
-
-
-def to_aflw21(points68: np.ndarray) -> np.ndarray:
-    """(68, 2) -> (21, 2) by AFLW21_FROM_68."""
-    return np.array([points68[np.array(k if isinstance(k, tuple) else (k,)) - 1].mean(axis=0) for k in AFLW21_FROM_68])
-
-
 def nme21(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Mean distance over the annotated points (not -1) / sqrt(w x h) of their bounding box."""
     seen = (truth >= 0).all(axis=1)

@@ -100,10 +100,7 @@ def test_training_steps_on_labelled_crops_reduce_the_landmark_loss(tmp_path, mod
 
 @pytest.mark.parametrize("yaw", [-70.0, 70.0])
 def test_the_21_point_mapping_keeps_the_sides(yaw, model):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from aflw21 import to_aflw21
+    from facerecon.metrics import to_aflw21
 
     fit, vertices = posed(model, yaw)
     points = to_aflw21(LandmarkFitter(model).landmarks68(fit, vertices)[:, :2])

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
+from facerecon.metrics import AFLW21_EARS, aflw21_weights  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
 from facerecon.nets.codec import face_anchor  # noqa: E402
 from facerecon.nets.crop import CROP_SIZE, CropWindow  # noqa: E402
@@ -48,12 +49,6 @@ SHIFT_JITTER, SCALE_JITTER, LANDMARK_DROPOUT = 0.05, 0.08, 0.3
 YAW_WEIGHT = 0.5  # per radian², beside the landmark NME (1.0 = 100 %): 10° weighs as 1.5 % NME
 DISTILL_WEIGHT = 0.05  # per normalised squared unit of identity, expression and appearance
 HELD_OUT_EVERY = 20  # every 20th train crop is held out: the set benchmarks/aflw21.py --split train tunes on
-# 3DDFA's AFLW 21 points as 1-based indices of the 68 (tuples averaged); the ears (contour points 3 and 15)
-# slide with the pose, so they are left out of the loss.
-AFLW21_FROM_68 = [18, 20, 22, 23, 25, 27, 37, tuple(range(37, 43)), 40, 43, tuple(range(43, 49)), 46, None, 32, 31,
-                  36, None, 49, tuple(range(61, 69)), 55, 9]  # fmt: skip
-
-
 # The 21 points' mirror images (0-based): brows, eyes, ears, nose wings and mouth corners swap sides.
 AFLW21_MIRROR = np.array([5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 16, 15, 14, 13, 12, 19, 18, 17, 20])
 
@@ -73,12 +68,9 @@ def mediapipe_mirror(model) -> np.ndarray:
 
 
 def aflw21_matrix() -> torch.Tensor:
-    """(21, 68) averaging weights; the ears' rows are zero."""
-    weights = torch.zeros(21, 68)
-    for row, k in enumerate(AFLW21_FROM_68):
-        if k is not None:
-            ids = np.array(k if isinstance(k, tuple) else (k,)) - 1
-            weights[row, ids] = 1.0 / len(ids)
+    """(21, 68) averaging weights of 3DDFA's mapping; the ears' rows are zero: they slide with the pose."""
+    weights = torch.from_numpy(aflw21_weights()).float()
+    weights[list(AFLW21_EARS)] = 0.0
     return weights
 
 

@@ -4,6 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
+# 3DDFA's AFLW protocol: the 21 points as 1-based indices of the 68 (tuples are averaged). The ears (rows
+# 12 and 16) are the jaw line's points 3 and 15.
+AFLW21_FROM_68 = [18, 20, 22, 23, 25, 27, 37, tuple(range(37, 43)), 40, 43, tuple(range(43, 49)), 46, 3, 32, 31,
+                  36, 15, 49, tuple(range(61, 69)), 55, 9]  # fmt: skip
+AFLW21_EARS = (12, 16)
+
+
+def aflw21_weights() -> np.ndarray:
+    """(21, 68) averaging weights: the 21 AFLW points = aflw21_weights() @ the 68 points."""
+    weights = np.zeros((21, 68))
+    for row, k in enumerate(AFLW21_FROM_68):
+        ids = np.array(k if isinstance(k, tuple) else (k,)) - 1
+        weights[row, ids] = 1.0 / len(ids)
+    return weights
+
+
+def to_aflw21(points68: np.ndarray) -> np.ndarray:
+    """(68, 2) -> (21, 2) by 3DDFA's AFLW mapping."""
+    return aflw21_weights() @ points68
+
 
 def nme(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Mean point-to-point error divided by sqrt(width x height) of the ground truth's bounding box."""

@@ -2,8 +2,8 @@
 
 The jaw line of the 68 iBUG points and MediaPipe's face oval mark the visible outline of the face, not
 fixed skin points: when the head turns, the outline on the far side moves inwards over the cheek. Each
-contour point therefore gets a horizontal line of candidate vertices on the model, from its rest position
-inwards to the middle of the face, and at a given pose it sits on the candidate that lies furthest out in
+contour point therefore gets a horizontal line of candidate surface points on the model, from its rest
+position inwards to the middle of the face, and at a given pose it sits on the candidate that lies furthest out in
 the image along the head's own left-right axis: the silhouette on the far side; on the near side (and
 for a frontal face) that is the rest position itself.
 """

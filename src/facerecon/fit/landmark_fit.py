@@ -133,8 +133,8 @@ def camera_to_screen(camera: PerspectiveCamera, points: np.ndarray) -> np.ndarra
 class LandmarkFitter:
     """Holds what is precomputed per model: the embedded landmark model, its rest normals and contours.
 
-    points_model holds MediaPipe's 468 embedded points followed by the candidate vertices their face
-    oval slides over; `correspondence` picks, per MediaPipe point, its row in it at the current pose.
+    points_model holds MediaPipe's 468 embedded points followed by the candidate surface points their
+    face oval slides over; `correspondence` picks, per MediaPipe point, its row in it at the current pose.
     """
 
     def __init__(self, model: FaceModel):
