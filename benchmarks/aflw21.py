@@ -40,6 +40,8 @@ from facerecon.pipeline import reconstruct_face  # noqa: E402
 
 BINS = [(0, 30), (30, 60), (60, 91)]
 CROP = 120
+
+
 def nme21(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Mean distance over the annotated points (not -1) / sqrt(w x h) of their bounding box."""
     seen = (truth >= 0).all(axis=1)

@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from facerecon.metrics import apply_similarity, umeyama  # noqa: E402
 from facerecon.model.arkit import ARKIT_NAMES, ict_sources  # noqa: E402
 from facerecon.model.surface import closest_points_on_mesh, surface_points  # noqa: E402
 
@@ -181,21 +182,6 @@ def register_mediapipe(
             points = np.column_stack([spsolve(system, rhs[:, k]) for k in range(3)])
     tri, bary, _ = closest_points_on_mesh(points, mean, faces)
     return tri, bary
-
-
-def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity (scale, R, t) with dst ≈ scale * R @ src + t."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
-    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ fix @ vt
-    scale = float(np.trace(np.diag(sig) @ fix) / s.var(0).sum())
-    return scale, rot, mu_d - scale * rot @ mu_s
-
-
-def apply_similarity(points: np.ndarray, scale: float, rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
-    return scale * points @ rot.T + trans
 
 
 def graph_laplacian(faces: np.ndarray, n: int) -> sp.csr_matrix:

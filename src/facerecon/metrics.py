@@ -1,8 +1,10 @@
-"""Landmark accuracy."""
+"""Landmark and shape accuracy."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from facerecon.model.surface import closest_points_on_mesh
 
 # 3DDFA's AFLW protocol: the 21 points as 1-based indices of the 68 (tuples are averaged). The ears (rows
 # 12 and 16) are the jaw line's points 3 and 15.
@@ -40,3 +42,28 @@ def masked_psnr(rendered: np.ndarray, photo: np.ndarray, mask: np.ndarray) -> fl
     """PSNR in dB between two (H, W, 3) images in [0, 255] over the pixels of a boolean mask."""
     diff = (rendered.astype(np.float64) - photo.astype(np.float64))[mask] / 255.0
     return float(10 * np.log10(1.0 / max(np.mean(diff**2), 1e-12)))
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity (scale, R, t) with dst ≈ scale * R @ src + t."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ fix @ vt
+    scale = float(np.trace(np.diag(sig) @ fix) / s.var(0).sum())
+    return scale, rot, mu_d - scale * rot @ mu_s
+
+
+def apply_similarity(points: np.ndarray, scale: float, rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
+    return scale * points @ rot.T + trans
+
+
+def scan_to_mesh(scan: np.ndarray, vertices: np.ndarray, faces: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """NoW-style shape error: `vertices` (a mesh of the same topology as the true `scan`) similarity-aligned
+    to the scan on the vertices `ids`, then the distance (N,) from each of those scan vertices to the
+    nearest point on the aligned mesh's surface. The alignment uses the shared topology where NoW uses
+    landmarks and ICP; the distance is NoW's scan-to-mesh one."""
+    aligned = apply_similarity(vertices, *umeyama(vertices[ids], scan[ids]))
+    _, _, nearest = closest_points_on_mesh(scan[ids], aligned, faces)
+    return np.linalg.norm(nearest - scan[ids], axis=1)
