@@ -18,6 +18,18 @@ def test_asset_contents(model):
     assert model.uv.min() >= 0 and model.uv.max() <= 1
     assert len(model.landmarks68.tri) == 68 and len(model.mediapipe.tri) == 468
     assert np.allclose(model.landmarks68.bary.sum(1), 1) and np.allclose(model.mediapipe.bary.sum(1), 1)
+    assert len(model.aflw21.tri) == 21 and np.allclose(model.aflw21.bary.sum(1), 1)
+
+
+def test_calibrated_aflw21_points_keep_their_layout(model):
+    """AFLW's order: brows, eyes, ears, nose, mouth, chin; "image-left" is the subject's right (-X)."""
+    mean = model.mean.numpy().astype(np.float64)
+    p = surface_points(mean, model.faces, model.aflw21.tri, model.aflw21.bary)
+    image_left, image_right = [0, 1, 2, 6, 7, 8, 12, 13, 17], [5, 4, 3, 11, 10, 9, 16, 15, 19]
+    assert (p[image_left, 0] < 0).all() and (p[image_right, 0] > 0).all()
+    assert np.abs(p[image_left] * [-1, 1, 1] - p[image_right]).max() < 1.0  # cm: mirror pairs
+    assert p[1, 1] > p[7, 1] > p[14, 1] > p[18, 1] > p[20, 1]  # brow > eye > nose tip > mouth > chin
+    assert p[12, 2] < p[6, 2] - 2.0 and p[14, 2] > p[7, 2]  # the ears lie well behind the eyes, the tip ahead
 
 
 def test_forward_is_batched_and_linear(model):

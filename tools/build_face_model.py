@@ -12,6 +12,7 @@ What it derives:
 - an identity PCA recomputed on that region, coefficient 1.0 = one standard deviation;
 - the 53 ICT expressions as ARKit's 52 blendshapes;
 - the 68 iBUG landmarks (ICT's vertex ids, or the calibrated embedding from tools/calibrate_landmarks68.py);
+- AFLW's 21 points as surface points calibrated by tools/calibrate_aflw21.py (for benchmarks/aflw21.py);
 - the 468 MediaPipe landmarks embedded on the surface by our rigid + non-rigid registration;
 - a left/right mirror map of the vertices (used to fill texture the photo cannot see).
 """
@@ -49,6 +50,7 @@ N_IDENTITY = 64  # 99.4 % of the identity variance on the kept region
 N_ALBEDO = 100  # low-frequency colour modes (graph-Laplacian eigenvectors)
 FACE_TILE_WIDTH = 0.75  # share of the texture's width given to the face UV tile
 CALIBRATION = ROOT / "tools" / "landmarks68_calibrated.json"
+AFLW21_CALIBRATION = ROOT / "tools" / "aflw21_calibrated.json"  # from tools/calibrate_aflw21.py
 
 # Unambiguous points of both meshes used to start the registration: MediaPipe vertex -> iBUG 68 index
 # (outer and inner eye corners, nose tip, mouth corners, chin).
@@ -78,6 +80,7 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
     face_region = faces[: 2 * N_FACE_QUADS]
     mp_tri, mp_bary = register_mediapipe(mp_vertices, mp_faces, mean, face_region, ict["landmarks68"])
     lm68_tri, lm68_bary = landmarks68(ict["landmarks68"], faces)
+    aflw21 = json.loads(AFLW21_CALIBRATION.read_text())
     return {
         "mean": mean.astype(np.float32),
         "identity_basis": identity_pca(ict["identity"][:, :N_KEPT_VERTICES]).astype(np.float32),
@@ -88,6 +91,8 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
         "face_uv": face_uv.astype(np.int32),
         "lm68_tri": lm68_tri.astype(np.int32),
         "lm68_bary": lm68_bary.astype(np.float32),
+        "aflw21_tri": np.array(aflw21["tri"], dtype=np.int32),
+        "aflw21_bary": np.array(aflw21["bary"], dtype=np.float32),
         "mp_tri": mp_tri.astype(np.int32),
         "mp_bary": mp_bary.astype(np.float32),
         "mp_faces": mp_faces.astype(np.int32),

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from facerecon.model.surface import closest_points_on_mesh
+import numpy as np
+import torch
+
+from facerecon.camera import PerspectiveCamera
+from facerecon.model.surface import closest_points_on_mesh, surface_points
+
+if TYPE_CHECKING:
+    from facerecon.model.face_model import FaceModel
+    from facerecon.reconstruction import Reconstruction
 
 # 3DDFA's AFLW protocol: the 21 points as 1-based indices of the 68 (tuples are averaged). The ears (rows
 # 12 and 16) are the jaw line's points 3 and 15.
@@ -25,6 +33,14 @@ def aflw21_weights() -> np.ndarray:
 def to_aflw21(points68: np.ndarray) -> np.ndarray:
     """(68, 2) -> (21, 2) by 3DDFA's AFLW mapping."""
     return aflw21_weights() @ points68
+
+
+def calibrated_aflw21(face: Reconstruction, model: FaceModel) -> np.ndarray:
+    """(21, 2) AFLW's points where its annotators put them: the model's calibrated surface points
+    (tools/calibrate_aflw21.py) on the fitted head, projected into the photo."""
+    on_mesh = surface_points(np.asarray(face.vertices, np.float64), model.faces, model.aflw21.tri, model.aflw21.bary)
+    posed = on_mesh @ np.asarray(face.pose["rotation"]).T + np.asarray(face.pose["translation"])
+    return PerspectiveCamera(**face.camera).project(torch.from_numpy(posed)).numpy()
 
 
 def nme(predicted: np.ndarray, truth: np.ndarray) -> float:

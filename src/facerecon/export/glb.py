@@ -3,7 +3,8 @@
 - Units metres, +Y up, +Z out of the face (glTF's own axes and "front"); our centimetres / 100.
 - Vertices are split where the UV layout has seams (glTF keeps one UV per vertex).
 - 52 morph targets named with ARKit's exact names in mesh.extras.targetNames; mesh.weights = the fitted
-  expression, so the file opens showing the photo's expression and sliders animate it.
+  expression, so the file opens showing the photo's expression and sliders animate it. Each target is a
+  sparse accessor holding only the vertices it moves (the file is a third of the dense size).
 - The head pose is the node's rotation and translation, in the frame of a camera node at the origin
   that looks down -Z as glTF cameras do (the photo's camera, with its vertical field of view).
 - The UV texture is embedded as PNG in an unlit-looking PBR material (metallic 0, roughness 1).
@@ -26,6 +27,7 @@ from facerecon.reconstruction import Reconstruction
 CM_TO_M = 0.01
 FLOAT, UINT32 = 5126, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
+MORPH_TOLERANCE = 1e-5  # metres (0.01 mm): smaller morph-target offsets are stored as zero
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,7 @@ def export_glb(recon: Reconstruction, animation: Animation | None = None, textur
         "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
         "TEXCOORD_0": builder.accessor(uvs, "VEC2", ARRAY_BUFFER),
     }
-    targets = [
-        {"POSITION": builder.accessor((delta[vertex_of] * CM_TO_M).astype(np.float32), "VEC3", ARRAY_BUFFER,
-                                      bounds=True)}
-        for delta in basis
-    ]  # fmt: skip
+    targets = [{"POSITION": builder.sparse_accessor((d[vertex_of] * CM_TO_M).astype(np.float32))} for d in basis]
     indices = builder.accessor(corners.astype(np.uint32).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
     image_view = builder.view(texture_png or png_bytes(recon.texture))
 
@@ -171,6 +169,22 @@ class _Builder:
         if bounds:
             accessor["min"] = np.atleast_1d(array.min(axis=0)).tolist()
             accessor["max"] = np.atleast_1d(array.max(axis=0)).tolist()
+        self.accessors.append(accessor)
+        return len(self.accessors) - 1
+
+    def sparse_accessor(self, deltas: np.ndarray) -> int:
+        """A VEC3 float accessor that stores only the rows that move more than MORPH_TOLERANCE (glTF's
+        sparse accessors: the rest read as zero). Most ARKit shapes move a small part of the head."""
+        deltas = np.where(np.abs(deltas) > MORPH_TOLERANCE, deltas, 0).astype(np.float32)
+        moving = np.flatnonzero(np.abs(deltas).max(axis=1) > 0).astype(np.uint32)
+        accessor = {"componentType": FLOAT, "count": len(deltas), "type": "VEC3",
+                    "min": deltas.min(axis=0).tolist(), "max": deltas.max(axis=0).tolist()}  # fmt: skip
+        if len(moving):  # a sparse block needs at least one entry; without one the accessor is all zeros
+            accessor["sparse"] = {
+                "count": len(moving),
+                "indices": {"bufferView": self.view(moving.tobytes()), "componentType": UINT32},
+                "values": {"bufferView": self.view(np.ascontiguousarray(deltas[moving]).tobytes())},
+            }
         self.accessors.append(accessor)
         return len(self.accessors) - 1
 

@@ -82,6 +82,8 @@ class FaceModel(LinearShapeModel):
         self.expression_names: list[str] = [str(n) for n in data["expression_names"]]
         self.landmarks68 = SurfaceEmbedding(data["lm68_tri"], data["lm68_bary"])
         self.mediapipe = SurfaceEmbedding(data["mp_tri"], data["mp_bary"])
+        # AFLW's 21 points as its annotators placed them (tools/calibrate_aflw21.py); for benchmarks/aflw21.py.
+        self.aflw21 = SurfaceEmbedding(data["aflw21_tri"], data["aflw21_bary"])
         self.mediapipe_faces = np.asarray(data["mp_faces"], dtype=np.int64)
         self.mirror = np.asarray(data["mirror"], dtype=np.int64)
         self.n_face_vertices = int(data["n_face_vertices"])
