@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from facerecon.reconstruction import Reconstruction
@@ -12,15 +10,20 @@ MATERIAL = "face"
 
 
 def export_obj(recon: Reconstruction, mtl_name: str) -> str:
-    out = io.StringIO()
-    out.write("# facerecon face mesh; units: centimetres; axes: +X subject's left, +Y up, +Z out of the face\n")
-    out.write(f"mtllib {mtl_name}\n")
-    np.savetxt(out, recon.vertices, fmt="v %.5f %.5f %.5f")
-    np.savetxt(out, recon.uv, fmt="vt %.6f %.6f")
-    out.write(f"usemtl {MATERIAL}\n")
     corners = np.stack([recon.faces + 1, recon.face_uv + 1], axis=-1).reshape(len(recon.faces), 6)
-    np.savetxt(out, corners, fmt="f %d/%d %d/%d %d/%d")
-    return out.getvalue()
+    return "".join([
+        "# facerecon face mesh; units: centimetres; axes: +X subject's left, +Y up, +Z out of the face\n",
+        f"mtllib {mtl_name}\n",
+        _rows("v %.5f %.5f %.5f\n", recon.vertices),
+        _rows("vt %.6f %.6f\n", recon.uv),
+        f"usemtl {MATERIAL}\n",
+        _rows("f %d/%d %d/%d %d/%d\n", corners),
+    ])  # fmt: skip
+
+
+def _rows(line: str, values: np.ndarray) -> str:
+    """One formatted line per row; one % over the whole array is ~4x faster than np.savetxt."""
+    return (line * len(values)) % tuple(np.asarray(values).ravel().tolist())
 
 
 def export_mtl(texture_name: str) -> str:
