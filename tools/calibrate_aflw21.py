@@ -27,13 +27,15 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from calibrate_landmarks68 import cast_to_mean_face, median_surface_points  # noqa: E402
 
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.landmark_fit import camera_to_screen  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
-from facerecon.model.surface import closest_points_on_mesh, surface_points, vertex_normals  # noqa: E402
 from facerecon.pipeline import reconstruct_face  # noqa: E402
 from facerecon.render.rasterize import rasterize  # noqa: E402
 
@@ -71,21 +73,10 @@ def cast(job: tuple[Path, dict]) -> list[tuple[int, list[float]]]:
                                (c["cy"] + 0.5) * UPSAMPLE - 0.5, size, size)  # fmt: skip
     posed = face.posed_vertices().astype(np.float64)
     frags = rasterize(camera_to_screen(camera, posed), model.faces, size, size, cull_back=True)
-    normals = vertex_normals(posed, model.faces)
-    mean = model.mean.numpy().astype(np.float64)
-    found = []
-    for k in range(21):
-        x, y = float(row[f"x{k + 1}"]), float(row[f"y{k + 1}"])
-        if x < 0 or y < 0:
-            continue
-        px, py = round((x + 0.5) * UPSAMPLE - 0.5), round((y + 0.5) * UPSAMPLE - 0.5)
-        if not (0 <= px < size and 0 <= py < size) or frags.tri[py, px] < 0:
-            continue
-        tri, bary = np.array([frags.tri[py, px]]), frags.bary[py, px].astype(np.float64)[None]
-        if surface_points(normals, model.faces, tri, bary)[0, 2] <= 0:
-            continue
-        found.append((k, surface_points(mean, model.faces, tri, bary)[0].tolist()))
-    return found
+    truth = np.array([[float(row[f"x{k}"]), float(row[f"y{k}"])] for k in range(1, 22)])
+    pixels = np.rint((truth + 0.5) * UPSAMPLE - 0.5).astype(int)
+    pixels[(truth < 0).any(axis=1)] = -1  # not annotated
+    return [(k, position.tolist()) for k, position in cast_to_mean_face(pixels, frags, posed, model, len(model.faces))]
 
 
 def main() -> None:
@@ -103,9 +94,7 @@ def main() -> None:
         for k, position in found:
             samples[k].append(position)
     model = load_face_model()
-    mean = model.mean.numpy().astype(np.float64)
-    medians = np.array([np.median(np.array(s), axis=0) for s in samples])
-    tri, bary, _ = closest_points_on_mesh(medians, mean, model.faces)
+    tri, bary = median_surface_points(samples, model, len(model.faces))
     OUT.write_text(json.dumps({"crops": len(jobs), "tri": tri.tolist(), "bary": np.round(bary, 6).tolist()}) + "\n")
     print(f"calibrated 21 AFLW points on {len(jobs)} train crops; samples per point "
           f"{min(map(len, samples))}-{max(map(len, samples))}; wrote {OUT}")  # fmt: skip

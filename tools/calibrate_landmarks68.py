@@ -27,9 +27,9 @@ from facerecon.fit.landmark_fit import LandmarkFitter  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.io.pts import read_pts  # noqa: E402
 from facerecon.metrics import bbox_of  # noqa: E402
-from facerecon.model.face_model import load_face_model  # noqa: E402
+from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.model.surface import closest_points_on_mesh, surface_points, vertex_normals  # noqa: E402
-from facerecon.render.rasterize import rasterize  # noqa: E402
+from facerecon.render.rasterize import Fragments, rasterize  # noqa: E402
 
 MAX_YAW = 20.0  # degrees: contours of turned faces are silhouettes, not fixed surface points
 OUT = ROOT / "tools" / "landmarks68_calibrated.json"
@@ -41,7 +41,6 @@ def main() -> None:
     args = parser.parse_args()
     model = load_face_model(ROOT / "src/facerecon/model/data/face_model.npz")
     fitter = LandmarkFitter(model)
-    mean = model.mean.numpy().astype(np.float64)
     face_tris = 2 * 9230  # triangles of the face region (the mesh lists them first)
     samples: list[list[np.ndarray]] = [[] for _ in range(68)]
     used = 0
@@ -57,22 +56,44 @@ def main() -> None:
             continue
         vertices = fit.model_vertices(model)
         frags = rasterize(fit.to_screen(vertices), model.faces, h, w)
-        normals = vertex_normals(fit.to_camera(vertices), model.faces)
         used += 1
-        for k, (x, y) in enumerate(np.rint(truth).astype(int)):
-            if not (0 <= x < w and 0 <= y < h) or not (0 <= frags.tri[y, x] < face_tris):
-                continue
-            tri, bary = frags.tri[y, x], frags.bary[y, x].astype(np.float64)
-            if surface_points(normals, model.faces, np.array([tri]), bary[None])[0, 2] <= 0:
-                continue  # a back-facing hit, seen through the mouth opening
-            samples[k].append(surface_points(mean, model.faces, np.array([tri]), bary[None])[0])
-    medians = np.array([np.median(np.array(s), axis=0) for s in samples])
-    tri, bary, _ = closest_points_on_mesh(medians, mean, model.faces[:face_tris])
+        for k, position in cast_to_mean_face(np.rint(truth).astype(int), frags, fit.to_camera(vertices), model,
+                                             face_tris):  # fmt: skip
+            samples[k].append(position)
+    tri, bary = median_surface_points(samples, model, face_tris)
     OUT.write_text(json.dumps({"photos": used, "tri": tri.tolist(), "bary": np.round(bary, 6).tolist()}) + "\n")
     print(
         f"calibrated 68 landmarks on {used} near-frontal photos; samples per landmark "
         f"{min(map(len, samples))}-{max(map(len, samples))}; wrote {OUT}"
     )
+
+
+def cast_to_mean_face(
+    pixels: np.ndarray, frags: Fragments, posed: np.ndarray, model: FaceModel, max_tri: int
+) -> list[tuple[int, np.ndarray]]:
+    """(point index, position on the mean face) for each integer pixel (N, 2) that sees a front face of the
+    posed head (camera-space vertices `posed`, rasterised in `frags`) among its first `max_tri` triangles."""
+    h, w = frags.tri.shape
+    normals = vertex_normals(posed, model.faces)
+    mean = model.mean.numpy().astype(np.float64)
+    found = []
+    for k, (x, y) in enumerate(pixels):
+        if not (0 <= x < w and 0 <= y < h) or not (0 <= frags.tri[y, x] < max_tri):
+            continue
+        tri, bary = np.array([frags.tri[y, x]]), frags.bary[y, x].astype(np.float64)[None]
+        if surface_points(normals, model.faces, tri, bary)[0, 2] <= 0:
+            continue  # a back-facing hit, seen through the mouth opening
+        found.append((k, surface_points(mean, model.faces, tri, bary)[0]))
+    return found
+
+
+def median_surface_points(
+    samples: list[list[np.ndarray]], model: FaceModel, max_tri: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, the mean face's surface point nearest to the median of its samples: (tri, bary)."""
+    medians = np.array([np.median(np.array(s), axis=0) for s in samples])
+    tri, bary, _ = closest_points_on_mesh(medians, model.mean.numpy().astype(np.float64), model.faces[:max_tri])
+    return tri, bary
 
 
 if __name__ == "__main__":

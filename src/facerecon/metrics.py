@@ -38,8 +38,7 @@ def to_aflw21(points68: np.ndarray) -> np.ndarray:
 def calibrated_aflw21(face: Reconstruction, model: FaceModel) -> np.ndarray:
     """(21, 2) AFLW's points where its annotators put them: the model's calibrated surface points
     (tools/calibrate_aflw21.py) on the fitted head, projected into the photo."""
-    on_mesh = surface_points(np.asarray(face.vertices, np.float64), model.faces, model.aflw21.tri, model.aflw21.bary)
-    posed = on_mesh @ np.asarray(face.pose["rotation"]).T + np.asarray(face.pose["translation"])
+    posed = surface_points(face.posed_vertices().astype(np.float64), model.faces, model.aflw21.tri, model.aflw21.bary)
     return PerspectiveCamera(**face.camera).project(torch.from_numpy(posed)).numpy()
 
 
