@@ -32,21 +32,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from landmarks import mediapipe_to_68  # noqa: E402
 
+from facerecon.datasets import aflw_points  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
-from facerecon.metrics import calibrated_aflw21, to_aflw21  # noqa: E402
+from facerecon.metrics import calibrated_aflw21, to_aflw21, visible_nme  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
 from facerecon.pipeline import reconstruct_face  # noqa: E402
 
 BINS = [(0, 30), (30, 60), (60, 91)]
 CROP = 120
-
-
-def nme21(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """Mean distance over the annotated points (not -1) / sqrt(w x h) of their bounding box."""
-    seen = (truth >= 0).all(axis=1)
-    size = np.sqrt(np.prod(truth[seen].max(axis=0) - truth[seen].min(axis=0)))
-    return float(np.linalg.norm(predicted[seen] - truth[seen], axis=1).mean() / size)
 
 
 def sample_crops(labels: Path, per_bin: int, split: str = "dev") -> list[dict]:
@@ -66,19 +60,19 @@ def evaluate(job: tuple[Path, dict, tuple[str, ...]]) -> dict:
     folder, row, modes = job
     torch.set_num_threads(1)
     model = load_face_model()
-    truth = np.array([float(row[f"{a}{i}"]) for i in range(1, 22) for a in "xy"]).reshape(21, 2)
+    truth = aflw_points(row)
     loaded = load_image(folder / row["name"])
     faces = detect_faces(loaded.pixels, bbox=[0, 0, CROP, CROP], keep_boxes=True)
     out: dict = {"name": row["name"], "yaw": float(row["yaw"])}
     if faces and faces[0].landmarks is not None:
-        out["mediapipe"] = {"nme": nme21(to_aflw21(faces[0].landmarks[mediapipe_to_68(model), :2]), truth)}
+        out["mediapipe"] = {"nme": visible_nme(to_aflw21(faces[0].landmarks[mediapipe_to_68(model), :2]), truth)}
     for mode in modes:
         if not faces:
             continue
         face = reconstruct_face(loaded, faces[0], fast=mode == "fast", texture_size=256, model=model)
         common = {"yaw": face.pose["yaw"], "method": face.fit_stats.get("method", "")}
-        out[mode] = {"nme": nme21(to_aflw21(face.landmarks68), truth)} | common
-        out[f"{mode}, calibrated 21"] = {"nme": nme21(calibrated_aflw21(face, model), truth)} | common
+        out[mode] = {"nme": visible_nme(to_aflw21(face.landmarks68), truth)} | common
+        out[f"{mode}, calibrated 21"] = {"nme": visible_nme(calibrated_aflw21(face, model), truth)} | common
     return out
 
 

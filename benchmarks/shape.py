@@ -32,7 +32,7 @@ from facerecon.metrics import scan_to_mesh  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.model.surface import surface_points  # noqa: E402
 from facerecon.pipeline import reconstruct  # noqa: E402
-from facerecon.render.render import Surface, render  # noqa: E402
+from facerecon.render.render import Surface, over_background, render  # noqa: E402
 
 SIZE = 512
 DISTANCE = 60.0  # cm from the camera: the head spans about two thirds of the render
@@ -50,18 +50,13 @@ def neutral(model: FaceModel, identity: np.ndarray) -> np.ndarray:
 def render_face(model: FaceModel, identity: np.ndarray, look, yaw: float, pitch: float) -> np.ndarray:
     """The neutral face `identity` in `look`'s albedo texture and lighting, turned by yaw and pitch (degrees)."""
     camera = PerspectiveCamera.for_image(SIZE, SIZE)
-    surface = Surface(
-        texture=torch.from_numpy(look.albedo_texture.astype(np.float32) / 255),
-        uv=torch.from_numpy(np.asarray(look.uv, dtype=np.float32)),
-        face_uv=torch.from_numpy(np.asarray(look.face_uv)),
-    )
+    surface = Surface.textured(look.albedo_texture, look.uv, look.face_uv)
     rotation = euler_to_matrix(yaw, pitch, 0)
     vertices = neutral(model, identity) @ rotation.T + np.array([0.0, 1.0, -DISTANCE])
     with torch.no_grad():
         out = render(torch.from_numpy(vertices).float(), torch.from_numpy(model.faces), camera, surface,
                      lighting=torch.from_numpy(np.asarray(look.lighting)).float())  # fmt: skip
-    alpha = out.alpha.clamp(0, 1).numpy()[..., None]
-    return (out.rgb.clamp(0, 1).numpy() * 255 * alpha + BACKGROUND * (1 - alpha)).astype(np.uint8)
+    return over_background(out, BACKGROUND).astype(np.uint8)
 
 
 def scan_region(model: FaceModel, truth: np.ndarray) -> np.ndarray:

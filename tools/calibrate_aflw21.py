@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from calibrate_landmarks68 import cast_to_mean_face, median_surface_points  # noqa: E402
 
 from facerecon.camera import PerspectiveCamera  # noqa: E402
+from facerecon.datasets import aflw_points  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.landmark_fit import camera_to_screen  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
@@ -73,7 +74,7 @@ def cast(job: tuple[Path, dict]) -> list[tuple[int, list[float]]]:
                                (c["cy"] + 0.5) * UPSAMPLE - 0.5, size, size)  # fmt: skip
     posed = face.posed_vertices().astype(np.float64)
     frags = rasterize(camera_to_screen(camera, posed), model.faces, size, size, cull_back=True)
-    truth = np.array([[float(row[f"x{k}"]), float(row[f"y{k}"])] for k in range(1, 22)])
+    truth = aflw_points(row)
     pixels = np.rint((truth + 0.5) * UPSAMPLE - 0.5).astype(int)
     pixels[(truth < 0).any(axis=1)] = -1  # not annotated
     return [(k, position.tolist()) for k, position in cast_to_mean_face(pixels, frags, posed, model, len(model.faces))]

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.camera import PerspectiveCamera  # noqa: E402
+from facerecon.datasets import aflw_points  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import AFLW21_EARS, aflw21_weights  # noqa: E402
@@ -91,7 +92,7 @@ def prepare(args: argparse.Namespace) -> None:
         images.append(pixels)
         landmarks.append(lm[:468, :2] if lm is not None else np.zeros((468, 2)))
         has.append(lm is not None)
-        points.append(np.array([float(row[f"{a}{i}"]) for i in range(1, 22) for a in "xy"]).reshape(21, 2))
+        points.append(aflw_points(row))
         yaw.append(-float(row["yaw"]))  # AFLW's yaw sign is the opposite of ours
         if k % 500 == 0:
             print(f"{k}/{len(rows)} ({time.perf_counter() - start:.0f} s)", flush=True)

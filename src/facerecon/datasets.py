@@ -1,4 +1,4 @@
-"""Annotated face photos in ../shared/faces (HELEN, AFW): iterate (photo, 68 points) pairs."""
+"""Annotated face photos in ../shared/faces: (photo, 68 points) pairs of HELEN and AFW; AFLW's label rows."""
 
 from __future__ import annotations
 
@@ -17,3 +17,8 @@ def annotated_faces(folder: Path, every: int = 1) -> Iterator[tuple[Path, np.nda
     """
     for pts in sorted(Path(folder).glob("*.pts"))[::every]:
         yield pts.with_suffix(".jpg"), read_pts(pts)
+
+
+def aflw_points(row: dict[str, str]) -> np.ndarray:
+    """(21, 2) crop pixels of one row of aflw_crops/labels.csv; (-1, -1) where a point is not annotated."""
+    return np.array([[float(row[f"x{k}"]), float(row[f"y{k}"])] for k in range(1, 22)])

@@ -48,6 +48,12 @@ def nme(predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(predicted - truth, axis=1).mean() / size)
 
 
+def visible_nme(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """nme over the annotated points only: rows of `truth` with a negative coordinate are not annotated."""
+    seen = (truth >= 0).all(axis=1)
+    return nme(predicted[seen], truth[seen])
+
+
 def bbox_of(points: np.ndarray) -> np.ndarray:
     """[x0, y0, x1, y1] of (N, 2) points."""
     return np.concatenate([points.min(axis=0), points.max(axis=0)])

@@ -9,7 +9,7 @@ import torch
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
 from facerecon.model.face_model import FaceModel
 from facerecon.reconstruction import Reconstruction
-from facerecon.render.render import Surface, render
+from facerecon.render.render import Surface, over_background, render
 
 BACKGROUND = 120
 
@@ -29,11 +29,7 @@ def animated_clip(model: FaceModel, textured: Reconstruction, weights: np.ndarra
     """Our model with `textured`'s identity and texture, posed slightly off-frontal, rendered once per row
     of `weights` (T, E): a clip whose expression curves are known exactly."""
     camera = PerspectiveCamera.for_image(size, size)
-    surface = Surface(
-        texture=torch.from_numpy(textured.texture.astype(np.float32) / 255),
-        uv=torch.from_numpy(np.asarray(textured.uv, dtype=np.float32)),
-        face_uv=torch.from_numpy(np.asarray(textured.face_uv)),
-    )
+    surface = Surface.textured(textured.texture, textured.uv, textured.face_uv)
     rotation = torch.from_numpy(euler_to_matrix(10, 5, 0)).float()
     identity = torch.from_numpy(np.asarray(textured.identity)).float()[None]
     faces = torch.from_numpy(model.faces)
@@ -42,8 +38,7 @@ def animated_clip(model: FaceModel, textured: Reconstruction, weights: np.ndarra
         for w in weights:
             vertices = model(identity, torch.from_numpy(w).float()[None])[0] @ rotation.T
             out = render(vertices + torch.tensor([0, 1.0, -70.0]), faces, camera, surface)
-            alpha = out.alpha.clamp(0, 1).numpy()[..., None]
-            frame = out.rgb.clamp(0, 1).numpy() * 255 * alpha + BACKGROUND * (1 - alpha)
+            frame = over_background(out, BACKGROUND)
             frames.append(frame.astype(np.uint8))
     return frames
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
 from facerecon.reconstruction import Reconstruction
-from facerecon.render.render import Surface, render
+from facerecon.render.render import Surface, over_background, render
 from facerecon.render.shade import AMBIENT, sh_basis
 
 BACKGROUND = np.array([235, 235, 235], dtype=np.float32)
@@ -27,11 +27,7 @@ def turntable_gif(recon: Reconstruction, *, frames: int = 24, size: int = 320, m
     frontal = sh_basis(torch.tensor([0.0, 0.0, 1.0]))[2]
     lighting = AMBIENT * 0.7
     lighting[2] = 0.4 / frontal
-    surface = Surface(
-        texture=torch.from_numpy(recon.texture.astype(np.float32) / 255.0),
-        uv=torch.from_numpy(np.asarray(recon.uv, dtype=np.float32)),
-        face_uv=torch.from_numpy(np.asarray(recon.face_uv)),
-    )
+    surface = Surface.textured(recon.texture, recon.uv, recon.face_uv)
     faces = torch.from_numpy(np.asarray(recon.faces))
     images = []
     with torch.no_grad():
@@ -39,9 +35,7 @@ def turntable_gif(recon: Reconstruction, *, frames: int = 24, size: int = 320, m
             yaw = max_yaw * np.sin(2 * np.pi * t / frames)
             rotation = torch.from_numpy(euler_to_matrix(yaw, 0.0, 0.0)).float()
             posed = (vertices - centre) @ rotation.T + torch.tensor([0.0, 0.0, -distance])
-            out = render(posed, faces, camera, surface, lighting)
-            alpha = out.alpha.clamp(0, 1).numpy()[..., None]
-            rgb = out.rgb.clamp(0, 1).numpy() * 255 * alpha + BACKGROUND * (1 - alpha)
+            rgb = over_background(render(posed, faces, camera, surface, lighting), BACKGROUND)
             images.append(Image.fromarray(np.rint(rgb).astype(np.uint8)))
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=80, loop=0)

@@ -35,6 +35,15 @@ class Surface:
     uv: torch.Tensor | None = None
     face_uv: torch.Tensor | None = None
 
+    @classmethod
+    def textured(cls, texture: np.ndarray, uv: np.ndarray, face_uv: np.ndarray) -> Surface:
+        """A uint8 texture image (S, S, 3) with its UV layout, as a renderable surface."""
+        return cls(
+            texture=torch.from_numpy(texture.astype(np.float32) / 255.0),
+            uv=torch.from_numpy(np.asarray(uv, dtype=np.float32)),
+            face_uv=torch.from_numpy(np.asarray(face_uv)),
+        )
+
 
 def screen_coordinates(camera: PerspectiveCamera, camera_vertices: torch.Tensor) -> torch.Tensor:
     """(V, 3) camera-space -> (V, 3) pixel x, y and depth (cm in front of the camera)."""
@@ -70,6 +79,12 @@ def render(
     colour = torch.where(mask, colour, torch.zeros_like(colour))
     alpha = soft_coverage(screen[:, :2], faces, fragments)
     return Rendering(colour, alpha, fragments)
+
+
+def over_background(rendering: Rendering, background: float) -> np.ndarray:
+    """(H, W, 3) float image in [0, 255]: the rendering over a flat grey of value `background`."""
+    alpha = rendering.alpha.detach().clamp(0, 1).numpy()[..., None]
+    return rendering.rgb.detach().clamp(0, 1).numpy() * 255 * alpha + background * (1 - alpha)
 
 
 def to_rgba8(rendering: Rendering) -> np.ndarray:
