@@ -25,14 +25,16 @@ sys.path.insert(0, str(ROOT / "src"))
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
-from facerecon.fit.landmark_fit import FaceParameters, FitResult, LandmarkFitter  # noqa: E402
-from facerecon.fit.photometric import Appearance, PhotometricFitter  # noqa: E402
+from facerecon.fit.landmark_fit import FaceParameters, LandmarkFitter  # noqa: E402
+from facerecon.fit.photometric import PhotometricFitter  # noqa: E402
 from facerecon.fit.skin_mask import skin_mask  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of, masked_psnr, nme  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
-from facerecon.pipeline import landmark_fitter, render_in_photo  # noqa: E402
+from facerecon.parameters import Appearance, FitResult  # noqa: E402
+from facerecon.pipeline import landmark_fitter  # noqa: E402
 from facerecon.render.shade import AMBIENT  # noqa: E402
+from facerecon.scene import FaceScene  # noqa: E402
 
 
 def landmarks68(model: FaceModel, fit: FitResult) -> np.ndarray:
@@ -40,7 +42,7 @@ def landmarks68(model: FaceModel, fit: FitResult) -> np.ndarray:
 
 
 def psnr(model: FaceModel, fit: FitResult, appearance: Appearance, photo: np.ndarray) -> float:
-    rgba = render_in_photo(model, fit.to_camera(fit.model_vertices(model)), fit.camera, appearance)
+    rgba = FaceScene.build(fit, model).render_in_photo(appearance)
     h, w = photo.shape[:2]
     mask = skin_mask(landmarks68(model, fit), h, w) & (rgba[..., 3] > 127)
     return masked_psnr(rgba[..., :3], photo, mask)

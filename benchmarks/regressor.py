@@ -33,18 +33,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import facerecon  # noqa: E402
-from facerecon.camera import PerspectiveCamera, matrix_to_euler  # noqa: E402
+from facerecon.camera import (  # noqa: E402
+    CropWindow,
+    PerspectiveCamera,
+    matrix_to_euler,
+)
 from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.detect import mediapipe_faces  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
-from facerecon.fit.landmark_fit import FitResult  # noqa: E402
-from facerecon.fit.photometric import Appearance  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of, nme  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
-from facerecon.nets.crop import CropWindow  # noqa: E402
 from facerecon.nets.pretrained import regress  # noqa: E402
+from facerecon.parameters import Appearance, FitResult  # noqa: E402
 from facerecon.pipeline import _photometric_fitter, landmark_fitter  # noqa: E402
+from facerecon.scene import FaceScene  # noqa: E402
 from facerecon.texture.refine import refine_albedo  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -70,7 +73,7 @@ def speed(args: argparse.Namespace, model: FaceModel) -> None:
             continue
         face = faces[0]
         fit, appearance = regress(pixels, camera_of(pixels), model, landmarks=face.landmarks, box=face.bbox)
-        refine_albedo(pixels, fit, appearance, model)
+        refine_albedo(pixels, FaceScene.build(fit, model), appearance)
         done = time.perf_counter()
         facerecon.reconstruct(pixels, max_faces=1, fast=True)
         whole = time.perf_counter()
@@ -193,7 +196,8 @@ def fitting(args: argparse.Namespace, model: FaceModel) -> None:
             fit = fitter.fit(face.landmarks, camera, start=guess)
             new, new_appearance = photometric.fit(pixels, face.landmarks, fit, guess_appearance)
             end = time.perf_counter()
-        refined = Appearance(new_appearance.lighting, refine_albedo(pixels, new, new_appearance, model))
+        new_scene = FaceScene.build(new, model)
+        refined = Appearance(new_appearance.lighting, refine_albedo(pixels, new_scene, new_appearance))
         rows["t_mean"].append(middle - start)
         rows["t_reg"].append(end - middle)
         rows["nme_mean"].append(nme(landmarks68(model, old), truth))

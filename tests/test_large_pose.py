@@ -12,8 +12,9 @@ from conftest import ROOT, SHARED, shared_path
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
 from facerecon.fit.contour import IBUG_JAW
-from facerecon.fit.landmark_fit import FitResult, LandmarkFitter
+from facerecon.fit.landmark_fit import LandmarkFitter
 from facerecon.model.surface import surface_points
+from facerecon.parameters import FitResult
 
 LEFT_JAW = [k for k in IBUG_JAW if k > 8]  # the subject's left (+X): image right on a frontal face
 RIGHT_JAW = [k for k in IBUG_JAW if k < 8]

@@ -14,8 +14,6 @@ import facerecon
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
 from facerecon.datasets import annotated_faces
 from facerecon.detect.mediapipe_faces import detect_faces
-from facerecon.fit.landmark_fit import FitResult
-from facerecon.fit.photometric import Appearance
 from facerecon.fit.skin_mask import skin_mask
 from facerecon.io.image import load_image
 from facerecon.metrics import bbox_of, masked_psnr, nme
@@ -25,8 +23,10 @@ from facerecon.nets.gcn import TextureGCN
 from facerecon.nets.pretrained import face_region, load_regressor, onnx_session, regress, regressor_input
 from facerecon.nets.regressor import FaceRegressor
 from facerecon.nets.training import label_boxes68, label_statistics, make_batch, regressor_loss
-from facerecon.pipeline import _photometric_fitter, landmark_fitter, render_in_photo
+from facerecon.parameters import Appearance, FitResult
+from facerecon.pipeline import _photometric_fitter, landmark_fitter
 from facerecon.render.render import Surface, render, to_rgba8
+from facerecon.scene import FaceScene
 from facerecon.texture.refine import refine_albedo
 
 
@@ -149,12 +149,13 @@ def test_gcn_albedo_renders_closer_to_the_photo_than_the_coarse_albedo(model):
     guess, appearance = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
     fit = landmark_fitter(model).fit(face.landmarks, camera, start=guess)
     fit, coarse = _photometric_fitter(model).fit(pixels, face.landmarks, fit, appearance)
-    refined = Appearance(coarse.lighting, refine_albedo(pixels, fit, coarse, model))
+    scene = FaceScene.build(fit, model)
+    refined = Appearance(coarse.lighting, refine_albedo(pixels, scene, coarse))
     vertices = fit.model_vertices(model)
     lm68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
     mask = skin_mask(lm68[:, :2], *pixels.shape[:2])
     scores = []
     for albedo in (coarse, refined):
-        rgba = render_in_photo(model, fit.to_camera(vertices), camera, albedo)
+        rgba = scene.render_in_photo(albedo)
         scores.append(masked_psnr(rgba[..., :3], pixels, mask & (rgba[..., 3] > 127)))
     assert scores[1] > scores[0] + 1.0, scores

@@ -7,12 +7,13 @@ import torch
 from PIL import Image
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
-from facerecon.fit.landmark_fit import FitResult
 from facerecon.fit.skin_mask import skin_mask
 from facerecon.metrics import masked_psnr
+from facerecon.model.surface import vertex_normals
+from facerecon.parameters import FitResult
 from facerecon.render.rasterize import barycentrics, interpolate, rasterize
-from facerecon.render.render import Surface, render, screen_coordinates
-from facerecon.render.shade import AMBIENT, sh_basis, sh_shade, soft_coverage, vertex_normals
+from facerecon.render.render import Surface, render
+from facerecon.render.shade import AMBIENT, sh_basis, sh_shade, soft_coverage
 
 
 def icosphere(subdivisions: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,7 @@ def test_sphere_silhouette_matches_analytic_circle():
     radius, distance = 5.0, 40.0
     camera = PerspectiveCamera(focal=300.0, cx=99.5, cy=99.5, width=200, height=200)
     cam_vertices = torch.from_numpy(vertices * radius + [0, 0, -distance])
-    frags = rasterize(screen_coordinates(camera, cam_vertices).numpy(), faces, 200, 200)
+    frags = rasterize(camera.to_screen(cam_vertices).numpy(), faces, 200, 200)
     # A sphere on the optical axis projects to a disc of radius f * r / sqrt(d² - r²).
     disc_radius = camera.focal * radius / np.sqrt(distance**2 - radius**2)
     ys, xs = np.mgrid[:200, :200]
@@ -66,12 +67,12 @@ def small_scene() -> tuple[torch.Tensor, torch.Tensor, PerspectiveCamera]:
 
 def test_shading_gradients_match_finite_differences():
     cam_vertices, faces, camera = small_scene()
-    frags = rasterize(screen_coordinates(camera, cam_vertices).numpy(), faces.numpy(), 32, 32)
+    frags = rasterize(camera.to_screen(cam_vertices).numpy(), faces.numpy(), 32, 32)
     colours = torch.rand(len(cam_vertices), 3, dtype=torch.float64)
     lighting = (AMBIENT.double() + 0.1 * torch.randn(9, 3, dtype=torch.float64)).requires_grad_(True)
 
     def shaded(positions: torch.Tensor, colours: torch.Tensor, lighting: torch.Tensor) -> torch.Tensor:
-        bary = barycentrics(screen_coordinates(camera, positions)[:, :2], faces, frags)
+        bary = barycentrics(camera.to_screen(positions)[:, :2], faces, frags)
         normals = interpolate(vertex_normals(positions, faces), faces, frags, bary)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         return sh_shade(interpolate(colours, faces, frags, bary), normals, lighting)
@@ -82,10 +83,10 @@ def test_shading_gradients_match_finite_differences():
 
 def test_soft_silhouette_gradients_match_finite_differences():
     cam_vertices, faces, camera = small_scene()
-    frags = rasterize(screen_coordinates(camera, cam_vertices).numpy(), faces.numpy(), 32, 32)
+    frags = rasterize(camera.to_screen(cam_vertices).numpy(), faces.numpy(), 32, 32)
 
     def coverage(positions: torch.Tensor) -> torch.Tensor:
-        return soft_coverage(screen_coordinates(camera, positions)[:, :2], faces, frags)
+        return soft_coverage(camera.to_screen(positions)[:, :2], faces, frags)
 
     positions = cam_vertices.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(coverage, (positions,), eps=1e-6, atol=1e-5)
@@ -151,8 +152,8 @@ def test_lighting_recovered_from_synthetic_render(model):
     # Compare where the fit saw skin: visible front-facing vertices inside the crop's skin mask.
     face_vertices = cam_vertices[: model.n_face_vertices]
     normals = vertex_normals(cam_vertices, torch.from_numpy(model.faces))[: model.n_face_vertices]
-    screen = screen_coordinates(crop.camera, face_vertices).numpy()
-    zbuffer = rasterize(screen_coordinates(crop.camera, cam_vertices).numpy(), model.faces, 160, 160).depth
+    screen = crop.camera.to_screen(face_vertices).numpy()
+    zbuffer = rasterize(crop.camera.to_screen(cam_vertices).numpy(), model.faces, 160, 160).depth
     x, y = np.clip(np.rint(screen[:, :2]), 0, 159).astype(int).T
     visible = (screen[:, 2] <= zbuffer[y, x] * 1.01) & crop.mask[y, x]
     front = (normals[:, 2] > 0.5) & torch.from_numpy(visible)

@@ -34,7 +34,6 @@ from calibrate_landmarks68 import cast_to_mean_face, median_surface_points  # no
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.datasets import aflw_points  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
-from facerecon.fit.landmark_fit import camera_to_screen  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
 from facerecon.pipeline import reconstruct_face  # noqa: E402
@@ -73,7 +72,7 @@ def cast(job: tuple[Path, dict]) -> list[tuple[int, list[float]]]:
     camera = PerspectiveCamera(c["focal"] * UPSAMPLE, (c["cx"] + 0.5) * UPSAMPLE - 0.5,
                                (c["cy"] + 0.5) * UPSAMPLE - 0.5, size, size)  # fmt: skip
     posed = face.posed_vertices().astype(np.float64)
-    frags = rasterize(camera_to_screen(camera, posed), model.faces, size, size, cull_back=True)
+    frags = rasterize(camera.to_screen(posed), model.faces, size, size, cull_back=True)
     truth = aflw_points(row)
     pixels = np.rint((truth + 0.5) * UPSAMPLE - 0.5).astype(int)
     pixels[(truth < 0).any(axis=1)] = -1  # not annotated

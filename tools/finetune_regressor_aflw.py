@@ -31,16 +31,20 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from facerecon.camera import PerspectiveCamera  # noqa: E402
+from facerecon.camera import CropWindow, PerspectiveCamera  # noqa: E402
 from facerecon.datasets import aflw_points  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import AFLW21_EARS, aflw21_weights  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
 from facerecon.nets.codec import face_anchor  # noqa: E402
-from facerecon.nets.crop import CROP_SIZE, CropWindow  # noqa: E402
 from facerecon.nets.pretrained import REGRESSOR_WEIGHTS, export_onnx, load_regressor, regressor_input  # noqa: E402
-from facerecon.nets.regressor import SLICES, FaceRegressor, rotation_from_6d  # noqa: E402
+from facerecon.nets.regressor import (  # noqa: E402
+    CROP_SIZE,
+    SLICES,
+    FaceRegressor,
+    rotation_from_6d,
+)
 from facerecon.nets.training import Batch, projected_points  # noqa: E402
 
 CROP = 120

@@ -28,20 +28,26 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from facerecon.camera import PerspectiveCamera, euler_to_matrix, matrix_to_euler  # noqa: E402
+from facerecon.camera import (  # noqa: E402
+    CropWindow,
+    PerspectiveCamera,
+    euler_to_matrix,
+    matrix_to_euler,
+)
 from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
-from facerecon.fit.landmark_fit import FaceParameters, FitResult  # noqa: E402
+from facerecon.fit.landmark_fit import FaceParameters  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
-from facerecon.model.surface import surface_points  # noqa: E402
+from facerecon.model.surface import surface_points, vertex_normals  # noqa: E402
 from facerecon.nets.codec import face_anchor  # noqa: E402
-from facerecon.nets.crop import CROP_MARGIN, CropWindow  # noqa: E402
-from facerecon.nets.regressor import N_LANDMARKS  # noqa: E402
+from facerecon.nets.regressor import CROP_MARGIN, N_LANDMARKS  # noqa: E402
+from facerecon.parameters import FitResult  # noqa: E402
 from facerecon.pipeline import _photometric_fitter, landmark_fitter  # noqa: E402
 from facerecon.render.render import Surface, render  # noqa: E402
-from facerecon.render.shade import sh_shade, vertex_normals  # noqa: E402
+from facerecon.render.shade import sh_shade  # noqa: E402
+from facerecon.scene import FaceScene  # noqa: E402
 from facerecon.texture.vertex_colors import sample_vertex_colors  # noqa: E402
 
 STORE_SIZE = 160  # pixels of the stored crop, which holds context for the training crop's jitter
@@ -77,7 +83,7 @@ def process(job: tuple[int, str, list[float] | None, list[str], int, bool]) -> l
     lighting, coefficients = (t.numpy().astype(np.float64) for t in
                               photometric.solve_appearance(params, photometric.crop(loaded.pixels, fit)))  # fmt: skip
     vertices = fit.model_vertices(model)
-    colors, shown = sample_vertex_colors(loaded.pixels, fit, vertices, model)
+    colors, shown = sample_vertex_colors(loaded.pixels, FaceScene.build(fit, model))
     samples = []
     if not synthetic_only:
         sample = stored_sample(loaded.pixels, faces[0].landmarks, fit, model)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -49,8 +50,70 @@ class PerspectiveCamera:
         y = self.cy - self.focal * points[..., 1] / depth
         return torch.stack([x, y], dim=-1)
 
+    def to_screen(self, points: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Camera-space points (N, 3) -> (N, 3): x, y pixels and depth (cm in front of the camera). NumPy in,
+        NumPy out; a tensor in, a differentiable tensor out."""
+        if isinstance(points, np.ndarray):
+            return self.to_screen(torch.from_numpy(points.astype(np.float64))).numpy()
+        return torch.cat([self.project(points), -points[..., 2:]], dim=-1)
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    x0: float  # top-left corner of the window, photo pixels
+    y0: float
+    side: float  # photo pixels
+    size: int  # output pixels
+
+    @classmethod
+    def around(cls, box: np.ndarray, size: int, margin: float) -> CropWindow:
+        """The window of `size` output pixels centred on box [x0, y0, x1, y1], `margin` times its longer side."""
+        box = np.asarray(box, dtype=np.float64)
+        side = max(box[2] - box[0], box[3] - box[1], 1.0) * margin
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return cls(float(cx - side / 2), float(cy - side / 2), float(side), size)
+
+    @property
+    def scale(self) -> float:
+        """Output pixels per photo pixel."""
+        return self.size / self.side
+
+    def warp(self, image: np.ndarray) -> np.ndarray:
+        """The window of an (H, W, C) image as (size, size, C); outside the photo is black. Where the window
+        shrinks the photo, its region is area-filtered first (warpAffine's own interpolation point-samples,
+        which aliases a 12 MP face down to a few hundred pixels)."""
+        s, x0, y0 = self.scale, self.x0, self.y0
+        if s < 1:
+            h, w = image.shape[:2]
+            left, top = max(int(np.floor(x0)) - 1, 0), max(int(np.floor(y0)) - 1, 0)
+            right, bottom = min(int(np.ceil(x0 + self.side)) + 2, w), min(int(np.ceil(y0 + self.side)) + 2, h)
+            if right > left and bottom > top:
+                out_w, out_h = max(round((right - left) * s), 1), max(round((bottom - top) * s), 1)
+                image = cv2.resize(image[top:bottom, left:right], (out_w, out_h), interpolation=cv2.INTER_AREA)
+                # A pixel centre u of the shrunk region is region pixel (u + 1/2) / shrink - 1/2.
+                sx, sy = out_w / (right - left), out_h / (bottom - top)
+                matrix = np.array([[s / sx, 0, s * (0.5 / sx - 0.5 + left - x0)],
+                                   [0, s / sy, s * (0.5 / sy - 0.5 + top - y0)]])  # fmt: skip
+                return cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR)
+        matrix = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]])
+        return cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR)
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Photo pixels (N, 2) -> crop pixels."""
+        return (np.asarray(points)[:, :2] - [self.x0, self.y0]) * self.scale
+
+    def from_crop(self, points: np.ndarray) -> np.ndarray:
+        """Crop pixels (N, 2) -> photo pixels."""
+        return np.asarray(points)[:, :2] / self.scale + [self.x0, self.y0]
+
+    def camera(self, photo: PerspectiveCamera) -> PerspectiveCamera:
+        """The photo's camera seen through this window."""
+        s = self.scale
+        cx, cy = (photo.cx - self.x0) * s, (photo.cy - self.y0) * s
+        return PerspectiveCamera(photo.focal * s, cx, cy, self.size, self.size, photo.focal_source)
 
 
 def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:

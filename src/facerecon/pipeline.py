@@ -13,14 +13,15 @@ from facerecon.camera import PerspectiveCamera, matrix_to_euler
 from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
 from facerecon.errors import NoFaceError
 from facerecon.export.overlay import draw_overlay
-from facerecon.fit.landmark_fit import FitResult, LandmarkFitter
-from facerecon.fit.photometric import Appearance, PhotometricFitter
+from facerecon.fit.landmark_fit import LandmarkFitter
+from facerecon.fit.photometric import PhotometricFitter
 from facerecon.io.image import LoadedImage, load_image
 from facerecon.model.face_model import FaceModel, load_face_model
-from facerecon.model.surface import surface_points, vertex_normals
+from facerecon.model.surface import surface_points
 from facerecon.nets.pretrained import regress
+from facerecon.parameters import Appearance
 from facerecon.reconstruction import Reconstruction
-from facerecon.render.render import Surface, render, to_rgba8
+from facerecon.scene import FaceScene
 from facerecon.texture.albedo import delit_albedo
 from facerecon.texture.bake import TextureBaker
 from facerecon.texture.refine import refine_albedo
@@ -97,18 +98,18 @@ def reconstruct_face(
                 timer.lap("photometric_s")
     if not photometric:  # no lighting or albedo, whichever way the face was reconstructed
         appearance = None
+    scene = FaceScene.build(fit, model)
+    timer.lap("scene_s")
     if appearance is not None:
-        appearance = Appearance(appearance.lighting, refine_albedo(loaded.pixels, fit, appearance, model))
+        appearance = Appearance(appearance.lighting, refine_albedo(loaded.pixels, scene, appearance))
         timer.lap("gcn_s")
-    return build_reconstruction(loaded, face, fit, model, appearance=appearance, texture_size=texture_size,
-                                timer=timer)  # fmt: skip
+    return build_reconstruction(loaded, face, scene, appearance=appearance, texture_size=texture_size, timer=timer)
 
 
 def build_reconstruction(
     loaded: LoadedImage,
     face: DetectedFace,
-    fit: FitResult,
-    model: FaceModel,
+    scene: FaceScene,
     *,
     appearance: Appearance | None = None,
     texture_size: int = DEFAULT_TEXTURE_SIZE,
@@ -116,17 +117,14 @@ def build_reconstruction(
 ) -> Reconstruction:
     """Everything after the fit: textures, render, landmarks, overlay, in one Reconstruction."""
     timer = timer or StageTimer()
+    model, fit, vertices = scene.model, scene.fit, scene.vertices
     baker = _baker(model, texture_size)
-    camera = fit.camera
-    vertices = fit.model_vertices(model)
     landmarks68 = landmark_fitter(model).landmarks68(fit, vertices)
-    baked = baker.bake(loaded.pixels, fit, vertices)
+    baked = baker.bake(loaded.pixels, scene)
     albedo_texture = rendered = None
     if appearance is not None:
-        camera_vertices = fit.to_camera(vertices)
-        normals = vertex_normals(camera_vertices, model.faces)
-        albedo_texture = delit_albedo(baker, baked, normals, appearance.lighting)
-        rendered = render_in_photo(model, camera_vertices, camera, appearance)
+        albedo_texture = delit_albedo(baker, baked, scene.normals, appearance.lighting)
+        rendered = scene.render_in_photo(appearance)
     timer.lap("texture_s")
     # The wireframe is MediaPipe's topology on our fitted surface: light enough to read over the photo.
     wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
@@ -144,7 +142,7 @@ def build_reconstruction(
         pose={"yaw": yaw, "pitch": pitch, "roll": roll, "rotation": fit.rotation, "translation": fit.translation},
         identity=fit.identity,
         expression=dict(zip(model.expression_names, map(float, fit.expression), strict=True)),
-        camera=camera.as_dict(),
+        camera=fit.camera.as_dict(),
         bbox=face.bbox,
         fit_stats=fit.stats | {"timings": timer.laps},
         source=loaded.source,
@@ -155,21 +153,6 @@ def build_reconstruction(
         albedo_texture=albedo_texture,
         render=rendered,
     )
-
-
-def render_in_photo(
-    model: FaceModel, camera_vertices: np.ndarray, camera: PerspectiveCamera, appearance: Appearance
-) -> np.ndarray:
-    """RGBA (H, W, 4) uint8 at the photo's size: fitted albedo x fitted lighting; alpha = coverage."""
-    with torch.no_grad():
-        out = render(
-            torch.from_numpy(camera_vertices).float(),
-            torch.from_numpy(model.faces),
-            camera,
-            Surface(vertex_colors=torch.from_numpy(appearance.albedo).float()),
-            torch.from_numpy(appearance.lighting).float(),
-        )
-    return to_rgba8(out)
 
 
 class StageTimer:

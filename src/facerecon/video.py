@@ -32,10 +32,11 @@ from facerecon.errors import (
     NotAFileError,
     UnreadableImageError,
 )
-from facerecon.fit.landmark_fit import FitResult
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
+from facerecon.parameters import FitResult
 from facerecon.reconstruction import Reconstruction
+from facerecon.scene import FaceScene
 
 KEYFRAMES = 8
 MIN_CUTOFF = 1.0  # Hz: the One-Euro filter's cutoff at rest
@@ -142,8 +143,8 @@ def reconstruct_video(
 
     reference_id = min(key_ids, key=lambda i: abs(matrix_to_euler(fits[i].rotation)[0]))
     reference = build_reconstruction(
-        LoadedImage(kept[reference_id], None, f"frame {reference_id}"), faces[reference_id], fits[reference_id],
-        model,
+        LoadedImage(kept[reference_id], None, f"frame {reference_id}"), faces[reference_id],
+        FaceScene.build(fits[reference_id], model),
     )  # fmt: skip
     landmarks68 = np.stack([
         _project_landmarks(model, identity, expression[t], rotations[t], translations[t], camera)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -24,6 +24,7 @@ from facerecon.errors import NoFaceError
 from facerecon.fit.contour import IBUG_JAW, MEDIAPIPE_OVAL, Contour
 from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
+from facerecon.parameters import FitResult
 
 N_MESH_LANDMARKS = 468  # MediaPipe points 468-477 are irises, which are not on the skin
 IDENTITY_PRIOR = 2e-5  # per squared standard deviation
@@ -97,37 +98,6 @@ class FaceParameters:
         return FitResult(
             arr(self.rotation()), arr(self.translation), arr(self.identity), arr(self.expression), camera, stats
         )
-
-
-@dataclass
-class FitResult:
-    rotation: np.ndarray  # (3, 3) model -> camera
-    translation: np.ndarray  # (3,) cm, camera space
-    identity: np.ndarray  # (K,) standard deviations
-    expression: np.ndarray  # (E,) ARKit weights in [0, 1]
-    camera: PerspectiveCamera
-    stats: dict = field(default_factory=dict)
-
-    def model_vertices(self, model: LinearShapeModel) -> np.ndarray:
-        """Fitted shape (N, 3) in model space, cm."""
-        with torch.no_grad():
-            identity = torch.from_numpy(self.identity).float()[None]
-            expression = torch.from_numpy(self.expression).float()[None]
-            return model(identity, expression)[0].numpy().astype(np.float64)
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        """Model-space points (N, 3) -> camera space."""
-        return points @ self.rotation.T + self.translation
-
-    def to_screen(self, points: np.ndarray) -> np.ndarray:
-        """Model-space points (N, 3) -> (x, y) pixels and depth (cm in front of the camera), (N, 3)."""
-        return camera_to_screen(self.camera, self.to_camera(points))
-
-
-def camera_to_screen(camera: PerspectiveCamera, points: np.ndarray) -> np.ndarray:
-    """Camera-space points (N, 3) -> (x, y) pixels and depth in cm, (N, 3)."""
-    xy = camera.project(torch.from_numpy(np.asarray(points, dtype=np.float64))).numpy()
-    return np.column_stack([xy, -points[:, 2]])
 
 
 class LandmarkFitter:

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from facerecon.camera import PerspectiveCamera
-from facerecon.fit.landmark_fit import FaceParameters, FitResult, LandmarkFitter, LandmarkTerm
+from facerecon.fit.landmark_fit import FaceParameters, LandmarkFitter, LandmarkTerm
 from facerecon.fit.skin_mask import skin_mask
 from facerecon.model.face_model import FaceModel
-from facerecon.model.surface import surface_points
+from facerecon.model.surface import surface_points, vertex_normals
+from facerecon.parameters import Appearance, FitResult
 from facerecon.render.rasterize import interpolate
 from facerecon.render.render import Surface, render
-from facerecon.render.shade import AMBIENT, sh_basis, vertex_normals
+from facerecon.render.shade import AMBIENT, sh_basis
 
 CROP_RESOLUTION = 160  # pixels of the square face crop the fit renders
 CROP_MARGIN = 1.15
@@ -37,12 +38,6 @@ RIDGE = 1e-3
 LIGHT_RIDGE = 1e-4
 ROBUST_EPS = 1e-3
 LEARNING_RATES = {"pose": 2e-3, "translation": 2e-2, "identity": 2e-2, "expression": 5e-3, "appearance": 5e-3}
-
-
-@dataclass
-class Appearance:
-    lighting: np.ndarray  # (9, 3) SH coefficients, camera space
-    albedo: np.ndarray  # (V, 3) per-vertex albedo in [0, 1]
 
 
 @dataclass

@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from facerecon.render.shade import vertex_normals as torch_vertex_normals
-
 
 def closest_point_on_triangles(points: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Barycentric weights (N, 3) of the point of triangle (a, b, c) closest to each point.
@@ -88,10 +86,15 @@ def surface_points(vertices: np.ndarray, faces: np.ndarray, tri: np.ndarray, bar
     return np.einsum("nk,nkd->nd", bary, vertices[faces[tri]])
 
 
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (V, 3); counter-clockwise faces point outwards."""
-    normals = torch_vertex_normals(torch.from_numpy(np.asarray(vertices)), torch.from_numpy(np.asarray(faces)))
-    return normals.numpy()
+def vertex_normals(vertices: np.ndarray | torch.Tensor, faces: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Area-weighted unit vertex normals (V, 3); counter-clockwise faces point outwards. NumPy in, NumPy out;
+    tensors in, a differentiable tensor out."""
+    if isinstance(vertices, np.ndarray):
+        return vertex_normals(torch.from_numpy(vertices), torch.from_numpy(np.asarray(faces))).numpy()
+    tv = vertices[faces]
+    face_normals = torch.linalg.cross(tv[:, 1] - tv[:, 0], tv[:, 2] - tv[:, 0], dim=-1)
+    normals = torch.zeros_like(vertices).index_add(0, faces.reshape(-1), face_normals.repeat_interleave(3, dim=0))
+    return normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from facerecon.camera import PerspectiveCamera
-from facerecon.fit.landmark_fit import IDENTITY_LIMIT, FitResult, camera_to_screen
-from facerecon.fit.photometric import Appearance
+from facerecon.fit.landmark_fit import IDENTITY_LIMIT
 from facerecon.model.face_model import FaceModel
 from facerecon.nets.regressor import N_OUTPUTS, SLICES, rotation_from_6d, rotation_to_6d
+from facerecon.parameters import Appearance, FitResult
 
 
 @lru_cache(maxsize=2)
@@ -43,7 +43,7 @@ def encode(
     vector[SLICES["identity"]] = fit.identity
     vector[SLICES["expression"]] = fit.expression
     vector[SLICES["rotation"]] = rotation_to_6d(fit.rotation)
-    x, y, depth = camera_to_screen(crop, fit.to_camera(anchor[None]))[0]
+    x, y, depth = crop.to_screen(fit.to_camera(anchor[None]))[0]
     vector[SLICES["position"]] = [x / crop.width - 0.5, y / crop.width - 0.5, np.log(depth * crop.width / crop.focal)]
     if lighting is not None and albedo is not None:
         vector[SLICES["lighting"]] = np.ravel(lighting)

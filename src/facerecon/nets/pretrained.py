@@ -11,16 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facerecon.camera import PerspectiveCamera
+from facerecon.camera import CropWindow, PerspectiveCamera
 from facerecon.errors import ModelAssetError
-from facerecon.fit.landmark_fit import FitResult
-from facerecon.fit.photometric import Appearance
 from facerecon.metrics import bbox_of
 from facerecon.model.face_model import FaceModel
 from facerecon.nets.codec import decode, face_anchor
-from facerecon.nets.crop import CROP_SIZE, CropWindow
 from facerecon.nets.gcn import TextureGCN
-from facerecon.nets.regressor import N_LANDMARKS, FaceRegressor
+from facerecon.nets.regressor import CROP_MARGIN, CROP_SIZE, N_LANDMARKS, FaceRegressor
+from facerecon.parameters import Appearance, FitResult
 
 DATA = Path(__file__).parent / "data"
 REGRESSOR_WEIGHTS = DATA / "regressor.pt"
@@ -44,7 +42,7 @@ def regressor_input(pixels: np.ndarray, landmarks: np.ndarray | None, box: np.nd
     """The aligned crop around MediaPipe's points (or around `box` when there are none)."""
     if landmarks is not None:
         box = bbox_of(landmarks[:N_LANDMARKS, :2])
-    window = CropWindow.around(np.asarray(box, dtype=np.float64), CROP_SIZE)
+    window = CropWindow.around(np.asarray(box, dtype=np.float64), CROP_SIZE, CROP_MARGIN)
     image = window.warp(pixels).transpose(2, 0, 1)[None].astype(np.float32) / 255
     points = np.zeros((1, N_LANDMARKS, 2), dtype=np.float32)
     if landmarks is not None:

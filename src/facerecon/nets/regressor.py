@@ -18,6 +18,8 @@ from torch import nn
 
 from facerecon.nets.resnet import ResNet18
 
+CROP_SIZE = 128  # pixels of the aligned square face crop the network sees
+CROP_MARGIN = 1.3  # crop side / longer side of the face box
 N_LANDMARKS = 468
 PARAMETER_SIZES = {"identity": 64, "expression": 52, "rotation": 6, "position": 3, "lighting": 27, "albedo": 300}
 N_OUTPUTS = sum(PARAMETER_SIZES.values())

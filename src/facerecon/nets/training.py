@@ -13,12 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facerecon.camera import PerspectiveCamera
-from facerecon.fit.landmark_fit import FitResult
+from facerecon.camera import CropWindow, PerspectiveCamera
 from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.nets.codec import anchor_from_position, encode
-from facerecon.nets.crop import CROP_MARGIN, CROP_SIZE, CropWindow
-from facerecon.nets.regressor import N_OUTPUTS, SLICES, FaceRegressor, rotation_from_6d
+from facerecon.nets.regressor import CROP_MARGIN, CROP_SIZE, N_OUTPUTS, SLICES, FaceRegressor, rotation_from_6d
+from facerecon.parameters import FitResult
 
 SHIFT_JITTER = 0.06  # of the box side
 SCALE_JITTER = 0.1

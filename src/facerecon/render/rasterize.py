@@ -55,7 +55,7 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cu
     bary = np.zeros((height * width, 3))
     counts = bw * bh
     bounds = np.searchsorted(np.cumsum(counts), np.arange(0, counts.sum(), CHUNK_CANDIDATES), side="right")
-    for lo, hi in zip(bounds, [*list(bounds[1:]), len(ids)], strict=True):
+    for lo, hi in zip(bounds, [*list(bounds[1:]), len(ids)][: len(bounds)], strict=True):  # none when nothing shows
         _draw(tv, ids[lo:hi], x0, y0, bw[lo:hi], counts[lo:hi], width, depth, tri, bary)
     return Fragments(
         tri.reshape(height, width),

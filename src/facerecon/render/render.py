@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from facerecon.camera import PerspectiveCamera
+from facerecon.model.surface import vertex_normals
 from facerecon.render.rasterize import Fragments, barycentrics, interpolate, rasterize
-from facerecon.render.shade import sh_shade, soft_coverage, vertex_normals
+from facerecon.render.shade import sh_shade, soft_coverage
 
 
 @dataclass
@@ -45,11 +46,6 @@ class Surface:
         )
 
 
-def screen_coordinates(camera: PerspectiveCamera, camera_vertices: torch.Tensor) -> torch.Tensor:
-    """(V, 3) camera-space -> (V, 3) pixel x, y and depth (cm in front of the camera)."""
-    return torch.cat([camera.project(camera_vertices), -camera_vertices[:, 2:]], dim=1)
-
-
 def render(
     camera_vertices: torch.Tensor,
     faces: torch.Tensor,
@@ -60,7 +56,7 @@ def render(
 ) -> Rendering:
     """Render at the camera's width x height. Pass `fragments` to reuse a rasterisation (the gradients
     stay exact while no triangle changes which pixels it covers)."""
-    screen = screen_coordinates(camera, camera_vertices)
+    screen = camera.to_screen(camera_vertices)
     if fragments is None:
         fragments = rasterize(screen.detach().numpy(), faces.numpy(), camera.height, camera.width, cull_back=True)
     bary = barycentrics(screen[:, :2], faces, fragments)

@@ -47,14 +47,6 @@ def sh_shade(albedo: torch.Tensor, normals: torch.Tensor, coefficients: torch.Te
     return albedo * (sh_basis(normals) @ coefficients)
 
 
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Differentiable area-weighted unit vertex normals (V, 3) of counter-clockwise triangles."""
-    tv = vertices[faces]
-    face_normals = torch.linalg.cross(tv[:, 1] - tv[:, 0], tv[:, 2] - tv[:, 0], dim=-1)
-    normals = torch.zeros_like(vertices).index_add(0, faces.reshape(-1), face_normals.repeat_interleave(3, dim=0))
-    return normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
 def soft_coverage(screen_xy: torch.Tensor, faces: torch.Tensor, fragments: Fragments, sigma: float = 0.5):
     """Coverage (H, W) in [0, 1] whose silhouette has gradients with respect to `screen_xy` (V, 2).
 

@@ -21,10 +21,10 @@ def delit_albedo(
     camera_normals: np.ndarray,
     lighting: np.ndarray,
 ) -> np.ndarray:
-    """camera_normals: (V, 3) unit normals of the posed mesh; lighting: (9, 3). Returns (S, S, 3) uint8."""
-    normals = baker.per_texel(camera_normals)
-    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-9)
-    irradiance = (sh_basis(torch.from_numpy(normals)) @ torch.from_numpy(lighting).float()).numpy()
+    """camera_normals: (V, 3) unit normals of the posed mesh; lighting: (9, 3). Returns (S, S, 3) uint8.
+    The irradiance is evaluated per vertex and interpolated (it varies slowly across a triangle)."""
+    normals = torch.from_numpy(np.asarray(camera_normals, dtype=np.float32))
+    irradiance = baker.per_texel((sh_basis(normals) @ torch.from_numpy(lighting).float()).numpy())
     usable = baked.seen & (irradiance.min(axis=-1) > MIN_IRRADIANCE)
     typical = np.median(irradiance[usable], axis=0) if usable.any() else np.ones(3, dtype=np.float32)
     divisor = np.where(usable[..., None], irradiance, np.maximum(typical, MIN_IRRADIANCE))

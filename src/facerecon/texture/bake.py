@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facerecon.fit.landmark_fit import FitResult, camera_to_screen
 from facerecon.model.face_model import FaceModel
-from facerecon.model.surface import vertex_normals
 from facerecon.render.rasterize import rasterize
+from facerecon.scene import FaceScene
 
-MIN_FACING = 0.2  # cosine between normal and view direction below which the photo is too oblique
-DEPTH_TOLERANCE = 0.01  # relative depth slack of the visibility test
+# The photo is read through the face's window at up to this many times the texture's side in pixels; a finer
+# photo is area-filtered down to that first (the face fills ~half the texture: ~2 window pixels per texel).
+SOURCE_OVERSAMPLING = 2
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,20 @@ class TextureBaker:
         self.texel_tri = frags.tri[frags.mask]
         self.texel_bary = frags.bary[frags.mask]
 
-    def bake(self, image: np.ndarray, fit: FitResult, vertices: np.ndarray) -> BakedTexture:
-        """image: RGB uint8 photo; vertices: fitted model-space vertices (V, 3)."""
-        h, w = image.shape[:2]
-        camera_vertices = fit.to_camera(vertices).astype(np.float32)
-        zbuffer = rasterize(fit.to_screen(vertices), self.model.faces, h, w).depth
-        normals = vertex_normals(camera_vertices, self.model.faces).astype(np.float32)
-
-        colour = np.zeros((len(self.texel_tri), 3), dtype=np.float32)
+    def bake(self, image: np.ndarray, scene: FaceScene) -> BakedTexture:
+        """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene)."""
         todo = np.arange(len(self.texel_tri))
-        seen_by_pass = []
+        seen_by_pass, screen_by_pass = [], []
         for corners in (self.model.faces, self.model.mirror[self.model.faces]):
-            xy, seen = self._project(fit, camera_vertices, normals, zbuffer, corners, todo)
-            colour[todo[seen]] = bilinear_sample(image, xy[seen, 0], xy[seen, 1])
+            screen, facing = scene.at(corners[self.texel_tri[todo]], self.texel_bary[todo])
+            seen = scene.sees(screen, facing)
             seen_by_pass.append(todo[seen])
+            screen_by_pass.append(screen[seen])
             todo = todo[~seen]
+        colour = np.zeros((len(self.texel_tri), 3), dtype=np.float32)
+        colour[np.concatenate(seen_by_pass)] = scene.photo_colors(
+            image, np.concatenate(screen_by_pass), SOURCE_OVERSAMPLING * self.size
+        )
         direct = self.to_texture_mask(seen_by_pass[0])
         valid = direct | self.to_texture_mask(seen_by_pass[1])
         texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
@@ -77,48 +76,6 @@ class TextureBaker:
         full = np.zeros((self.size, self.size), dtype=bool)
         full[self.texel_mask] = mask
         return full
-
-    def _project(
-        self,
-        fit: FitResult,
-        camera_vertices: np.ndarray,
-        normals: np.ndarray,
-        zbuffer: np.ndarray,
-        corners: np.ndarray,
-        texels: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel positions (N, 2) of these texels' surface points (on triangles with these corners) and
-        whether the photo sees them there."""
-        h, w = zbuffer.shape
-        tri, bary = corners[self.texel_tri[texels]], self.texel_bary[texels]
-        points = np.einsum("nk,nkd->nd", bary, camera_vertices[tri])
-        normal = np.einsum("nk,nkd->nd", bary, normals[tri])
-        screen = camera_to_screen(fit.camera, points)
-        x, y = screen[:, 0], screen[:, 1]
-        inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-        return screen[:, :2], inside & seen_by_camera(points, normal, zbuffer, screen)
-
-
-def seen_by_camera(points: np.ndarray, normals: np.ndarray, zbuffer: np.ndarray, screen: np.ndarray) -> np.ndarray:
-    """(N,) bool: camera-space surface points (N, 3) with normals (N, 3) that face the camera steeply
-    enough and are in front in the z-buffer, where they fall at `screen` (N, 3: x, y in its pixels, depth)."""
-    h, w = zbuffer.shape
-    xi = np.clip(np.rint(screen[:, 0]), 0, w - 1).astype(int)
-    yi = np.clip(np.rint(screen[:, 1]), 0, h - 1).astype(int)
-    in_front = screen[:, 2] <= zbuffer[yi, xi] * (1 + DEPTH_TOLERANCE)
-    cosine = -(normals * points).sum(1) / (np.linalg.norm(normals, axis=1) * np.linalg.norm(points, axis=1))
-    return in_front & (cosine > MIN_FACING)
-
-
-def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Colours (N, C) float32 of an (H, W, C) image at pixel positions x, y (clamped to the border)."""
-    n = len(x)
-    rows = -(-n // 1024) or 1  # cv2.remap wants a 2D map of under 32,767 on each side
-    pad = rows * 1024 - n
-    map_x = np.pad(x.astype(np.float32), (0, pad)).reshape(rows, 1024)
-    map_y = np.pad(y.astype(np.float32), (0, pad)).reshape(rows, 1024)
-    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(rows * 1024, -1)[:n].astype(np.float32)
 
 
 def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facerecon.fit.landmark_fit import FitResult
-from facerecon.fit.photometric import Appearance
 from facerecon.model.face_model import FaceModel
+from facerecon.model.surface import vertex_normals
 from facerecon.nets.gcn import gcn_features
 from facerecon.nets.pretrained import load_gcn
-from facerecon.render.shade import sh_shade, vertex_normals
+from facerecon.parameters import Appearance
+from facerecon.render.shade import sh_shade
+from facerecon.scene import FaceScene
 from facerecon.texture.vertex_colors import sample_vertex_colors
 
 
@@ -20,14 +21,14 @@ def vertex_shading(model: FaceModel, camera_vertices: torch.Tensor, lighting: to
     return sh_shade(torch.ones_like(camera_vertices), normals, lighting)
 
 
-def refine_albedo(pixels: np.ndarray, fit: FitResult, appearance: Appearance, model: FaceModel) -> np.ndarray:
+def refine_albedo(pixels: np.ndarray, scene: FaceScene, appearance: Appearance) -> np.ndarray:
     """(V, 3) albedo in [0, 1]: the GCN's refinement over the face region, the coarse albedo elsewhere."""
-    vertices = fit.model_vertices(model)
-    colors, shown = sample_vertex_colors(pixels, fit, vertices, model)
+    model = scene.model
+    colors, shown = sample_vertex_colors(pixels, scene)
     n = model.n_face_vertices
     with torch.no_grad():
         lighting = torch.from_numpy(appearance.lighting).float()
-        shading = vertex_shading(model, torch.from_numpy(fit.to_camera(vertices)).float(), lighting)
+        shading = sh_shade(torch.ones(len(colors), 3), torch.from_numpy(scene.normals).float(), lighting)
         coarse = torch.from_numpy(appearance.albedo).float()
         features = gcn_features(torch.from_numpy(colors[:n])[None], torch.from_numpy(shown[:n])[None],
                                 shading[None, :n], coarse[None, :n], torch.from_numpy(model.mirror[:n]))  # fmt: skip

@@ -1,0 +1,126 @@
+"""The per-face scene: one fitted face in a square working frame of its own, rasterised once.
+
+The frame is a window around the posed head's projection, at a fixed resolution, seen through the photo's
+camera cropped and scaled to it. Everything after the fit that asks which surface point the camera sees
+(the GCN's vertex colours, the texture's visibility) or paints the face (the render) reads this one
+rasterisation, so the cost of a face depends on the face, not on the photo's pixel count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from facerecon.camera import CropWindow, PerspectiveCamera
+from facerecon.metrics import bbox_of
+from facerecon.model.face_model import FaceModel
+from facerecon.model.surface import vertex_normals
+from facerecon.parameters import Appearance, FitResult
+from facerecon.render.rasterize import Fragments, rasterize
+from facerecon.render.render import Surface, render, to_rgba8
+
+SCENE_SIZE = 512  # pixels of the working frame: the head spans ~500, its vertices ~1-2 px apart
+SCENE_MARGIN = 1.02  # frame side / longer side of the projected head
+MIN_FACING = 0.2  # cosine between normal and view direction below which the photo is too oblique
+DEPTH_TOLERANCE = 0.01  # relative depth slack of the visibility test
+
+
+@dataclass(frozen=True)
+class FaceScene:
+    model: FaceModel
+    fit: FitResult
+    vertices: np.ndarray  # (V, 3) fitted, model space
+    camera_vertices: np.ndarray  # (V, 3) posed, camera space
+    normals: np.ndarray  # (V, 3) unit, camera space
+    window: CropWindow  # the frame, in photo pixels
+    camera: PerspectiveCamera  # the photo's camera seen through the frame
+    screen: np.ndarray  # (V, 3) float32: frame pixels x, y and depth
+    facing: np.ndarray  # (V,) float32: cosine between the normal and the direction to the camera
+    fragments: Fragments  # the posed head in the frame, back faces culled
+
+    @classmethod
+    def build(cls, fit: FitResult, model: FaceModel, size: int = SCENE_SIZE) -> FaceScene:
+        vertices = fit.model_vertices(model)
+        camera_vertices = fit.to_camera(vertices)
+        window = CropWindow.around(bbox_of(fit.camera.to_screen(camera_vertices)[:, :2]), size, SCENE_MARGIN)
+        camera = window.camera(fit.camera)
+        screen = camera.to_screen(camera_vertices)
+        fragments = rasterize(screen, model.faces, size, size, cull_back=True)
+        normals = vertex_normals(camera_vertices, model.faces)
+        facing = -(normals * camera_vertices).sum(1) / np.linalg.norm(camera_vertices, axis=1)
+        return cls(model, fit, vertices, camera_vertices, normals, window, camera, screen.astype(np.float32),
+                   facing.astype(np.float32), fragments)  # fmt: skip
+
+    def sees(self, screen: np.ndarray, facing: np.ndarray) -> np.ndarray:
+        """(N,) bool: surface points at frame positions `screen` (N, 3: x, y, depth) whose normals face the
+        camera by cosine `facing` (N,), that lie inside the photo, face it steeply enough and are in front in
+        the z-buffer. Points inside triangles take their corners' values interpolated (see `at`)."""
+        photo = self.fit.camera
+        x, y = self.window.from_crop(screen).T
+        inside = (x >= 0) & (x <= photo.width - 1) & (y >= 0) & (y <= photo.height - 1)
+        depth = self.fragments.depth
+        xi = np.clip(np.rint(screen[:, 0]), 0, depth.shape[1] - 1).astype(np.intp)
+        yi = np.clip(np.rint(screen[:, 1]), 0, depth.shape[0] - 1).astype(np.intp)
+        in_front = screen[:, 2] <= depth[yi, xi] * (1 + DEPTH_TOLERANCE)
+        return inside & in_front & (facing > MIN_FACING)
+
+    def at(self, corners: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frame position (N, 3) and facing cosine (N,) of surface points on the triangles with vertex ids
+        `corners` (N, 3) at barycentrics `bary` (N, 3), interpolated from their corners (triangles span a
+        pixel or two: the perspective error is far below one)."""
+        values = np.concatenate([self.screen, self.facing[:, None]], axis=1)[corners]  # (N, 3, 4)
+        out = np.einsum("nk,nkc->nc", bary, values)
+        return out[:, :3], out[:, 3]
+
+    def photo_colors(self, image: np.ndarray, screen: np.ndarray, max_side: int) -> np.ndarray:
+        """Colours (N, 3) float32 of the photo at frame positions (N, 2+), bilinear, from the frame's window of
+        the photo area-filtered down to `max_side` pixels where the photo is finer than that."""
+        xy = self.window.from_crop(screen)
+        if self.window.side > max_side:
+            source = CropWindow(self.window.x0, self.window.y0, self.window.side, max_side)
+            image, xy = source.warp(image), source.to_crop(xy)
+        return bilinear_sample(image, xy[:, 0], xy[:, 1])
+
+    def render(self, appearance: Appearance) -> np.ndarray:
+        """The frame's RGBA (S, S, 4) uint8: fitted albedo x fitted lighting; alpha = coverage."""
+        with torch.no_grad():
+            out = render(
+                torch.from_numpy(self.camera_vertices).float(),
+                torch.from_numpy(self.model.faces),
+                self.camera,
+                Surface(vertex_colors=torch.from_numpy(appearance.albedo).float()),
+                torch.from_numpy(appearance.lighting).float(),
+                self.fragments,
+            )
+        return to_rgba8(out)
+
+    def render_in_photo(self, appearance: Appearance) -> np.ndarray:
+        """The render at the photo's size, RGBA (H, W, 4) uint8, transparent outside the frame."""
+        photo = self.fit.camera
+        out = np.zeros((photo.height, photo.width, 4), dtype=np.uint8)
+        w = self.window
+        left, top = max(int(np.floor(w.x0)), 0), max(int(np.floor(w.y0)), 0)
+        right, bottom = (
+            min(int(np.ceil(w.x0 + w.side)) + 1, photo.width),
+            min(int(np.ceil(w.y0 + w.side)) + 1, photo.height),
+        )
+        if right > left and bottom > top:
+            s = w.scale  # photo pixel (left + i, top + j) is frame pixel s * (left + i - x0), s * (top + j - y0)
+            matrix = np.array([[s, 0, s * (left - w.x0)], [0, s, s * (top - w.y0)]])
+            out[top:bottom, left:right] = cv2.warpAffine(self.render(appearance), matrix, (right - left, bottom - top),
+                                                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)  # fmt: skip
+        return out
+
+
+def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Colours (N, C) float32 of an (H, W, C) image at pixel positions x, y (clamped to the border)."""
+    n = len(x)
+    rows = -(-n // 1024) or 1  # cv2.remap wants a 2D map of under 32,767 on each side
+    pad = rows * 1024 - n
+    map_x = np.pad(x.astype(np.float32), (0, pad)).reshape(rows, 1024)
+    map_y = np.pad(y.astype(np.float32), (0, pad)).reshape(rows, 1024)
+    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * 1024, -1)[:n].astype(np.float32)
