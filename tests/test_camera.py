@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from facerecon.camera import PerspectiveCamera, axis_angle_to_matrix, euler_to_matrix, matrix_to_euler
+from facerecon.camera import CropWindow, PerspectiveCamera, axis_angle_to_matrix, euler_to_matrix, matrix_to_euler
 
 
 def test_known_rotation_gives_known_yaw():
@@ -49,3 +49,22 @@ def test_intrinsics_match_projection():
     cv_point = point * [1, -1, -1]  # OpenCV camera: +Y down, looking down +Z
     uvw = k @ cv_point
     assert uvw[:2] / uvw[2] == pytest.approx(cam.project(torch.from_numpy(point)).numpy())
+
+
+def test_crop_window_area_filters_when_it_shrinks():
+    # One-pixel stripes shrunk 4x: an area filter gives their mean; point sampling would give 0 or 255.
+    stripes = np.zeros((400, 400, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    crop = CropWindow(0.0, 0.0, 400.0, 100).warp(stripes)
+    assert np.abs(crop[5:-5, 5:-5].astype(float) - 127.5).max() < 2
+
+
+def test_crop_window_camera_projects_like_the_photo():
+    photo = PerspectiveCamera.for_image(4032, 3024)
+    window = CropWindow(1500.5, 900.25, 1200.0, 512)
+    points = np.array([[0.0, 0.0, -60.0], [3.0, -4.0, -55.0], [-5.0, 6.0, -70.0]])
+    in_photo = photo.to_screen(points)
+    in_window = window.camera(photo).to_screen(points)
+    assert np.allclose(window.to_crop(in_photo[:, :2]), in_window[:, :2])
+    assert np.allclose(window.from_crop(in_window), in_photo[:, :2])
+    assert np.allclose(in_window[:, 2], in_photo[:, 2])

@@ -49,3 +49,9 @@ def test_interpolate_is_differentiable():
     # Each vertex's gradient is the sum of its barycentric weights over covered pixels.
     expected = frags.bary[frags.mask].astype(np.float64).sum(0)
     assert np.allclose(colours.grad[:, 0].numpy(), expected, atol=1e-4)
+
+
+def test_mesh_outside_the_image_covers_nothing():
+    screen = np.array([[600, 600, 1], [620, 600, 1], [600, 620, 1]], dtype=float)
+    frags = rasterize(screen, np.array([[0, 1, 2]]), 10, 10)
+    assert not frags.mask.any() and np.isinf(frags.depth).all()
