@@ -102,12 +102,14 @@ class CropWindow:
         return cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR)
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
-        """Photo pixels (N, 2) -> crop pixels."""
-        return (np.asarray(points)[:, :2] - [self.x0, self.y0]) * self.scale
+        """Photo pixels (N, 2+) -> crop pixels (N, 2), in their dtype."""
+        points = np.asarray(points)[:, :2]
+        return (points - np.array([self.x0, self.y0], dtype=points.dtype)) * self.scale
 
     def from_crop(self, points: np.ndarray) -> np.ndarray:
-        """Crop pixels (N, 2) -> photo pixels."""
-        return np.asarray(points)[:, :2] / self.scale + [self.x0, self.y0]
+        """Crop pixels (N, 2+) -> photo pixels (N, 2), in their dtype."""
+        points = np.asarray(points)[:, :2]
+        return points / self.scale + np.array([self.x0, self.y0], dtype=points.dtype)
 
     def camera(self, photo: PerspectiveCamera) -> PerspectiveCamera:
         """The photo's camera seen through this window."""

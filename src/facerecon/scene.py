@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
 
 from facerecon.camera import CropWindow, PerspectiveCamera
 from facerecon.metrics import bbox_of
@@ -59,29 +60,31 @@ class FaceScene:
         camera by cosine `facing` (N,), that lie inside the photo, face it steeply enough and are in front in
         the z-buffer. Points inside triangles take their corners' values interpolated (see `at`)."""
         photo = self.fit.camera
-        x, y = self.window.from_crop(screen).T
-        inside = (x >= 0) & (x <= photo.width - 1) & (y >= 0) & (y <= photo.height - 1)
+        (left, top), (right, bottom) = self.window.to_crop(np.array([[0, 0], [photo.width - 1, photo.height - 1]]))
+        x, y = screen[:, 0], screen[:, 1]
+        inside = (x >= left) & (x <= right) & (y >= top) & (y <= bottom)
         depth = self.fragments.depth
         xi = np.clip(np.rint(screen[:, 0]), 0, depth.shape[1] - 1).astype(np.intp)
         yi = np.clip(np.rint(screen[:, 1]), 0, depth.shape[0] - 1).astype(np.intp)
         in_front = screen[:, 2] <= depth[yi, xi] * (1 + DEPTH_TOLERANCE)
         return inside & in_front & (facing > MIN_FACING)
 
-    def at(self, corners: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frame position (N, 3) and facing cosine (N,) of surface points on the triangles with vertex ids
-        `corners` (N, 3) at barycentrics `bary` (N, 3), interpolated from their corners (triangles span a
-        pixel or two: the perspective error is far below one)."""
-        values = np.concatenate([self.screen, self.facing[:, None]], axis=1)[corners]  # (N, 3, 4)
-        out = np.einsum("nk,nkc->nc", bary, values)
+    def at(self, weights: csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Frame position (N, 3) and facing cosine (N,) of surface points given by a sparse (N, V) matrix of
+        barycentric weights, interpolated from their triangles' corners (a triangle spans a pixel or two: the
+        perspective error is far below one)."""
+        out = weights @ np.concatenate([self.screen, self.facing[:, None]], axis=1)
         return out[:, :3], out[:, 3]
 
     def photo_colors(self, image: np.ndarray, screen: np.ndarray, max_side: int) -> np.ndarray:
         """Colours (N, 3) float32 of the photo at frame positions (N, 2+), bilinear, from the frame's window of
         the photo area-filtered down to `max_side` pixels where the photo is finer than that."""
-        xy = self.window.from_crop(screen)
-        if self.window.side > max_side:
-            source = CropWindow(self.window.x0, self.window.y0, self.window.side, max_side)
-            image, xy = source.warp(image), source.to_crop(xy)
+        window = self.window
+        if window.side <= max_side:
+            xy = window.from_crop(screen)
+        else:  # the same window at max_side pixels: frame positions scale about its corner
+            source = CropWindow(window.x0, window.y0, window.side, max_side)
+            image, xy = source.warp(image), screen[:, :2] * np.float32(max_side / window.size)
         return bilinear_sample(image, xy[:, 0], xy[:, 1])
 
     def render(self, appearance: Appearance) -> np.ndarray:

@@ -24,9 +24,11 @@ def delit_albedo(
     """camera_normals: (V, 3) unit normals of the posed mesh; lighting: (9, 3). Returns (S, S, 3) uint8.
     The irradiance is evaluated per vertex and interpolated (it varies slowly across a triangle)."""
     normals = torch.from_numpy(np.asarray(camera_normals, dtype=np.float32))
-    irradiance = baker.per_texel((sh_basis(normals) @ torch.from_numpy(lighting).float()).numpy())
-    usable = baked.seen & (irradiance.min(axis=-1) > MIN_IRRADIANCE)
+    irradiance = baker.texel_weights @ (sh_basis(normals) @ torch.from_numpy(lighting).float()).numpy()  # (N, 3)
+    dimmest = np.minimum(np.minimum(irradiance[:, 0], irradiance[:, 1]), irradiance[:, 2])
+    usable = baked.seen[baker.texel_mask] & (dimmest > MIN_IRRADIANCE)
     typical = np.median(irradiance[usable], axis=0) if usable.any() else np.ones(3, dtype=np.float32)
-    divisor = np.where(usable[..., None], irradiance, np.maximum(typical, MIN_IRRADIANCE))
+    fallback = np.maximum(typical, MIN_IRRADIANCE)
+    divisor = baker.to_texture(np.where(usable[:, None], irradiance, fallback), fill=fallback)
     albedo = baked.texture.astype(np.float32) / 255.0 / divisor
     return np.clip(albedo * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from facerecon.model.face_model import FaceModel
 from facerecon.render.rasterize import rasterize
@@ -30,7 +31,12 @@ class BakedTexture:
 
 
 class TextureBaker:
-    """Rasterises the UV layout once; bakes a texture per fitted face."""
+    """Rasterises the UV layout once; bakes a texture per fitted face.
+
+    Each texel is a surface point: `texel_weights` is the sparse (N, V) matrix of its triangle's barycentrics,
+    so that any per-vertex value reaches every texel in one product; `mirror_weights` is the same for the
+    mirror image of each texel's point on the other side of the face.
+    """
 
     def __init__(self, model: FaceModel, size: int = 1024):
         self.model, self.size = model, size
@@ -39,43 +45,35 @@ class TextureBaker:
         )
         frags = rasterize(uv_screen, model.face_uv, size, size)
         self.texel_mask = frags.mask
-        self.texel_tri = frags.tri[frags.mask]
-        self.texel_bary = frags.bary[frags.mask]
+        self.texel_index = np.flatnonzero(frags.mask)  # into the flattened (S * S) texture
+        tri, bary = frags.tri[frags.mask], frags.bary[frags.mask]
+        rows = np.arange(0, 3 * len(tri) + 1, 3)
+        shape = (len(tri), len(model.mean))
+        self.texel_weights = csr_matrix((bary.ravel(), model.faces[tri].ravel(), rows), shape=shape)
+        self.mirror_weights = csr_matrix((bary.ravel(), model.mirror[model.faces[tri]].ravel(), rows), shape=shape)
 
     def bake(self, image: np.ndarray, scene: FaceScene) -> BakedTexture:
         """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene)."""
-        todo = np.arange(len(self.texel_tri))
-        seen_by_pass, screen_by_pass = [], []
-        for corners in (self.model.faces, self.model.mirror[self.model.faces]):
-            screen, facing = scene.at(corners[self.texel_tri[todo]], self.texel_bary[todo])
-            seen = scene.sees(screen, facing)
-            seen_by_pass.append(todo[seen])
-            screen_by_pass.append(screen[seen])
-            todo = todo[~seen]
-        colour = np.zeros((len(self.texel_tri), 3), dtype=np.float32)
-        colour[np.concatenate(seen_by_pass)] = scene.photo_colors(
-            image, np.concatenate(screen_by_pass), SOURCE_OVERSAMPLING * self.size
-        )
-        direct = self.to_texture_mask(seen_by_pass[0])
-        valid = direct | self.to_texture_mask(seen_by_pass[1])
-        texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
-        texture[self.texel_mask] = colour
-        baked = np.clip(push_pull_fill(texture, valid) + 0.5, 0, 255).astype(np.uint8)
-        return BakedTexture(baked, direct)
+        screen, facing = scene.at(self.texel_weights)
+        direct = scene.sees(screen, facing)
+        todo = np.flatnonzero(~direct)
+        mirror_screen, mirror_facing = scene.at(self.mirror_weights[todo])
+        mirrored = scene.sees(mirror_screen, mirror_facing)
+        texels = np.concatenate([np.flatnonzero(direct), todo[mirrored]])
+        colour = scene.photo_colors(image, np.concatenate([screen[direct], mirror_screen[mirrored]]),
+                                    SOURCE_OVERSAMPLING * self.size)  # fmt: skip
+        texture = np.zeros((self.size * self.size, 3), dtype=np.float32)
+        texture[self.texel_index[texels]] = colour
+        valid = np.zeros(self.size * self.size, dtype=bool)
+        valid[self.texel_index[texels]] = True
+        filled = push_pull_fill(texture.reshape(self.size, self.size, 3), valid.reshape(self.size, self.size))
+        return BakedTexture(np.clip(filled + 0.5, 0, 255).astype(np.uint8), self.to_texture(direct))
 
-    def per_texel(self, values: np.ndarray) -> np.ndarray:
-        """Per-vertex values (V, C) interpolated to every texel (S, S, C); filled between UV islands."""
-        out = np.zeros((self.size, self.size, values.shape[1]), dtype=np.float32)
-        corners = self.model.faces[self.texel_tri]
-        out[self.texel_mask] = np.einsum("nk,nkc->nc", self.texel_bary, values[corners].astype(np.float32))
-        return push_pull_fill(out, self.texel_mask)
-
-    def to_texture_mask(self, texels: np.ndarray) -> np.ndarray:
-        mask = np.zeros(len(self.texel_tri), dtype=bool)
-        mask[texels] = True
-        full = np.zeros((self.size, self.size), dtype=bool)
-        full[self.texel_mask] = mask
-        return full
+    def to_texture(self, values: np.ndarray, fill: float | np.ndarray = 0) -> np.ndarray:
+        """Per-texel values (N, ...) laid out as the texture (S, S, ...), `fill` outside the UV islands."""
+        out = np.full((self.size * self.size, *values.shape[1:]), fill, dtype=values.dtype)
+        out[self.texel_index] = values
+        return out.reshape(self.size, self.size, *values.shape[1:])
 
 
 def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
