@@ -1,15 +1,12 @@
-"""What the regressor and the GCN buy: speed, landmark NME, profiles, fitting time, texture PSNR.
+"""What the regressor and the GCN buy: landmark NME, profiles, fitting time, texture PSNR (speed:
+benchmarks/speed.py).
 
-    python benchmarks/regressor.py speed     [--photos 30]     fast path vs MediaPipe alone
     python benchmarks/regressor.py accuracy  [--every 1]       HELEN test + AFW (ground-truth boxes)
     python benchmarks/regressor.py coverage                    AFW faces found without ground-truth boxes
     python benchmarks/regressor.py fitting   [--every 3]       full fit from the regressor vs from the mean face
     python benchmarks/regressor.py profiles  --data DIR/samples.npz   held-out synthetic profiles
 
-speed: per photo in one process, after a warm-up: MediaPipe alone (our detection step: full-range
-detector + FaceMesh on its crop; and FaceMesh alone on that crop), the fast path's inference (detection +
-landmarks + regressor + GCN albedo), and the whole `reconstruct(fast=True)` with its 1024² texture bake
-and overlay. accuracy: 68-point NME of the fast path and of the full fit (started from the regressor),
+accuracy: 68-point NME of the fast path and of the full fit (started from the regressor),
 per dataset and per yaw range (yaw of the full fit, or the regressor's where MediaPipe finds no
 landmarks). coverage: the AFW faces the landmark pipeline reads and those the regressor adds from
 detector boxes FaceMesh cannot read, per yaw range. fitting: landmark + photometric fit started from the
@@ -32,9 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import facerecon  # noqa: E402
 from facerecon.camera import (  # noqa: E402
-    CropWindow,
     PerspectiveCamera,
     matrix_to_euler,
 )
@@ -59,50 +54,6 @@ YAW_BINS = [(0, 30), (30, 60), (60, 91)]
 def camera_of(pixels: np.ndarray) -> PerspectiveCamera:
     h, w = pixels.shape[:2]
     return PerspectiveCamera.for_image(w, h)
-
-
-def speed(args: argparse.Namespace, model: FaceModel) -> None:
-    photos = [p for p, _ in annotated_faces(args.shared / "faces/helen_test")][: args.photos + 1]
-    rows: dict[str, list[float]] = {"facemesh": [], "detect": [], "fast": [], "reconstruct": []}
-    for k, path in enumerate(photos):
-        pixels = load_image(path).pixels
-        start = time.perf_counter()
-        faces = detect_faces(pixels, max_faces=1)
-        detected = time.perf_counter()
-        if not faces or faces[0].landmarks is None:
-            continue
-        face = faces[0]
-        fit, appearance = regress(pixels, camera_of(pixels), model, landmarks=face.landmarks, box=face.bbox)
-        refine_albedo(pixels, FaceScene.build(fit, model), appearance)
-        done = time.perf_counter()
-        facerecon.reconstruct(pixels, max_faces=1, fast=True)
-        whole = time.perf_counter()
-        # FaceMesh alone, on the crop our detection step gives it.
-        side = max(face.bbox[2] - face.bbox[0], face.bbox[3] - face.bbox[1]) * mediapipe_faces.CROP_SCALE
-        window = CropWindow.around(
-            face.bbox, max(mediapipe_faces.CROP_MIN_SIDE, round(side)), mediapipe_faces.CROP_SCALE
-        )
-        crop = window.warp(pixels)
-        mesh_start = time.perf_counter()
-        mediapipe_faces._facemesh(crop, max_faces=1)
-        mesh_time = time.perf_counter() - mesh_start
-        if k == 0:
-            continue  # warm-up
-        for key, value in (("facemesh", mesh_time), ("detect", detected - start), ("fast", done - start),
-                           ("reconstruct", whole - done)):  # fmt: skip
-            rows[key].append(value)
-    med = {k: np.median(v) * 1000 for k, v in rows.items()}
-    print(f"{len(rows['fast'])} HELEN test photos, 2 threads, median ms per face\n")
-    print("| step | median ms | × FaceMesh alone | × detection step |")
-    print("|---|---|---|---|")
-    names = {
-        "facemesh": "MediaPipe FaceMesh alone (on its crop)",
-        "detect": "MediaPipe detection step (detector + FaceMesh)",
-        "fast": "fast path: detection + regressor + GCN",
-        "reconstruct": "reconstruct(fast=True), 1024² texture + overlay",
-    }
-    for key, name in names.items():
-        print(f"| {name} | {med[key]:.1f} | {med[key] / med['facemesh']:.2f} | {med[key] / med['detect']:.2f} |")
 
 
 def accuracy(args: argparse.Namespace, model: FaceModel) -> None:
@@ -264,15 +215,14 @@ def profiles(args: argparse.Namespace, model: FaceModel) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["speed", "accuracy", "coverage", "fitting", "profiles"])
+    parser.add_argument("what", choices=["accuracy", "coverage", "fitting", "profiles"])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    parser.add_argument("--photos", type=int, default=30)
     parser.add_argument("--every", type=int, default=None)
     parser.add_argument("--data", type=Path, help="held-out synthetic profiles (profiles)")
     args = parser.parse_args()
     args.every = args.every or {"accuracy": 1, "fitting": 3}.get(args.what, 1)
     torch.set_num_threads(2)
-    jobs = {"speed": speed, "accuracy": accuracy, "coverage": coverage, "fitting": fitting, "profiles": profiles}
+    jobs = {"accuracy": accuracy, "coverage": coverage, "fitting": fitting, "profiles": profiles}
     jobs[args.what](args, load_face_model())
 
 

@@ -10,11 +10,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, shared_path
 from PIL import Image
 
 from facerecon.camera import matrix_to_euler
 from facerecon.cli import main
+from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.model.arkit import ARKIT_NAMES
 from facerecon.synthetic import ANIMATED, SAMPLE_FACE_CENTRE, animated_clip, example_curves, still_clip
 from facerecon.video import jitter, reconstruct_video
@@ -43,6 +44,21 @@ def test_still_photo_gives_steady_weights_and_smoothing_lowers_jitter():
     # The head's roll follows the rotation of the picture (16 degrees over the clip).
     rolls = [matrix_to_euler(r)[2] for r in video.rotations]
     assert 10 < abs(rolls[-1] - rolls[0]) < 22
+
+
+def test_a_cut_to_another_face_is_followed():
+    """Frames are tracked from the previous frame's fit; a cut to another person must be fitted afresh."""
+    other = np.asarray(Image.open(shared_path("faces/helen_test/3065355522_1.jpg")).convert("RGB"))
+    other = np.ascontiguousarray(other[:, 64:576][:491])  # 512 wide, like the sample
+    other = np.pad(other, ((0, 512 - other.shape[0]), (0, 0), (0, 0)), mode="edge")
+    box = detect_faces(other, max_faces=1)[0].bbox
+    clip = still_clip(PHOTO, SAMPLE_FACE_CENTRE, 8) + still_clip(other, tuple((box[:2] + box[2:]) / 2), 8)
+    video = reconstruct_video(clip, FPS, smoothing=False)
+    for t in range(8, 16):
+        face = detect_faces(clip[t], max_faces=1)[0]
+        points, size = video.landmarks68[t], face.bbox[2:] - face.bbox[:2]
+        assert (points >= face.bbox[:2] - 0.1 * size).all() and (points <= face.bbox[2:] + 0.1 * size).all(), t
+        assert (points.max(0) - points.min(0) > 0.6 * size).all(), t
 
 
 @pytest.fixture(scope="module")

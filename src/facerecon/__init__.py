@@ -5,6 +5,13 @@ faces = facerecon.reconstruct("photo.jpg")
 faces[0].save("out", "photo")
 """
 
+import os
+
+# The heavy work runs in torch's thread pool; OpenBLAS's own threads, spinning beside it on a few cores, made
+# NumPy's small solves between torch calls 10-20x slower (video tracking). Effective when facerecon is
+# imported before NumPy (always, through the CLI); a caller's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 __version__ = "0.1.0"
 
 from facerecon.detect.mediapipe_faces import detect_faces

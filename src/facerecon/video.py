@@ -32,6 +32,7 @@ from facerecon.errors import (
     NotAFileError,
     UnreadableImageError,
 )
+from facerecon.fit.tracking import ExpressionTracker
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.parameters import FitResult
@@ -39,6 +40,7 @@ from facerecon.reconstruction import Reconstruction
 from facerecon.scene import FaceScene
 
 KEYFRAMES = 8
+LOST_TRACK = 0.03  # landmark RMSE / face size above which a tracked frame is fitted afresh
 MIN_CUTOFF = 1.0  # Hz: the One-Euro filter's cutoff at rest
 BETA = 10.0  # how fast the cutoff rises with speed (tuned: benchmarks/video.py)
 DERIVATIVE_CUTOFF = 1.0  # Hz
@@ -125,9 +127,18 @@ def reconstruct_video(
         key_ids = _keyframes(candidates, keyframes)
         starts = [fitter.fit(faces[i].landmarks, camera) for i in key_ids]
         identity = fitter.fit_shared_identity([faces[i].landmarks for i in key_ids], camera, starts)
+        tracker = ExpressionTracker(fitter, identity)
         fits: list[FitResult | None] = []
+        previous = None
         for i, face in enumerate(faces):
-            fits.append(fitter.fit(face.landmarks, camera, identity=identity) if face is not None else None)
+            fit = None
+            if face is not None:
+                if previous is not None:
+                    fit = tracker.fit(face.landmarks, previous)
+                if fit is None or _lost(fit, face):  # the first frame, after a gap, or a cut
+                    fit = fitter.fit(face.landmarks, camera, identity=identity)
+            fits.append(fit)
+            previous = fit
             if progress:
                 _progress("fitting", i + 1, len(faces), started)
     if progress:
@@ -248,6 +259,12 @@ def _project_landmarks(
 ) -> np.ndarray:  # fmt: skip
     fit = FitResult(rotation, translation, identity, expression, camera)
     return fit.to_screen(fit.model_vertices(model.landmarks68_model))[:, :2]
+
+
+def _lost(fit: FitResult, face: DetectedFace) -> bool:
+    """Whether a tracked fit missed its landmarks by more than LOST_TRACK of the face's size (a cut)."""
+    width, height = face.bbox[2:] - face.bbox[:2]
+    return not fit.stats["landmark_rmse_px"] <= LOST_TRACK * math.sqrt(width * height)
 
 
 def _grow(bbox: np.ndarray, factor: float = 1.3) -> np.ndarray:
