@@ -1,10 +1,11 @@
 """Bake a UV texture from the photo: project the fitted mesh, sample visible texels, fill the rest.
 
-Texels the photo sees (in front in the z-buffer, facing the camera) take the photo's colour; texels it
-cannot see take the colour of their mirror image on the other side of the face where that is visible;
-whatever remains (back of the head, texels between UV islands) is filled smoothly by push-pull, so no
-black holes or seams remain. UV (0, 0) is the bottom-left of the texture (OBJ and glTF convention after
-their own flips).
+Texels the photo sees (in front in the z-buffer, facing the camera) take the photo's colour, faded into the
+fill as they turn away from the camera (no hard edge where the photo's view ends); unseen texels of the
+face region take the colour of their mirror image on the other side of the face where the photo sees that
+frontally, never the side or back of the head, which the photo shows nothing of; whatever remains (back of
+the head, texels between UV islands) is filled smoothly by push-pull, so no black holes, ghosts or seams
+remain. UV (0, 0) is the bottom-left of the texture (OBJ and glTF convention after their own flips).
 """
 
 from __future__ import annotations
@@ -22,12 +23,20 @@ from facerecon.scene import FaceScene
 # The photo is read through the face's window at up to this many times the texture's side in pixels; a finer
 # photo is area-filtered down to that first (the face fills ~half the texture: ~2 window pixels per texel).
 SOURCE_OVERSAMPLING = 2
+# Facing cosines over which a seen texel's photo colour fades in (below: the fill from more frontal texels).
+FEATHER = (0.2, 0.45)
+# A mirrored colour comes only from a point the photo sees at least this frontally (fading in above it).
+MIRROR_FEATHER = (0.5, 0.75)
+BORDER_SIGMA = 6.0  # texels: the neighbourhood whose mean colours are matched where mirrored meets seen
+BORDER_FADE = 40.0  # texels over which that correction fades into the mirrored region
+MAX_OFFSET = 40.0  # grey levels
 
 
 @dataclass(frozen=True)
 class BakedTexture:
     texture: np.ndarray  # (S, S, 3) uint8
-    seen: np.ndarray  # (S, S) bool: texels the photo shows directly (not mirrored, not filled)
+    seen: np.ndarray  # (S, S) bool: texels the photo shows directly
+    mirrored: np.ndarray  # (S, S) bool: texels coloured from their mirror image (then matched at the border)
 
 
 class TextureBaker:
@@ -47,6 +56,7 @@ class TextureBaker:
         self.texel_mask = frags.mask
         self.texel_index = np.flatnonzero(frags.mask)  # into the flattened (S * S) texture
         tri, bary = frags.tri[frags.mask], frags.bary[frags.mask]
+        self.in_face_region = tri < model.n_face_triangles
         rows = np.arange(0, 3 * len(tri) + 1, 3)
         shape = (len(tri), len(model.mean))
         self.texel_weights = csr_matrix((bary.ravel(), model.faces[tri].ravel(), rows), shape=shape)
@@ -56,18 +66,27 @@ class TextureBaker:
         """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene)."""
         screen, facing = scene.at(self.texel_weights)
         direct = scene.sees(screen, facing)
-        todo = np.flatnonzero(~direct)
+        todo = np.flatnonzero(~direct & self.in_face_region)
         mirror_screen, mirror_facing = scene.at(self.mirror_weights[todo])
-        mirrored = scene.sees(mirror_screen, mirror_facing)
+        mirrored = scene.sees(mirror_screen, mirror_facing) & (mirror_facing > MIRROR_FEATHER[0])
         texels = np.concatenate([np.flatnonzero(direct), todo[mirrored]])
         colour = scene.photo_colors(image, np.concatenate([screen[direct], mirror_screen[mirrored]]),
                                     SOURCE_OVERSAMPLING * self.size)  # fmt: skip
+        confidence = np.concatenate([ramp(facing[direct], *FEATHER), ramp(mirror_facing[mirrored], *MIRROR_FEATHER)])
         texture = np.zeros((self.size * self.size, 3), dtype=np.float32)
         texture[self.texel_index[texels]] = colour
-        valid = np.zeros(self.size * self.size, dtype=bool)
-        valid[self.texel_index[texels]] = True
-        filled = push_pull_fill(texture.reshape(self.size, self.size, 3), valid.reshape(self.size, self.size))
-        return BakedTexture(np.clip(filled + 0.5, 0, 255).astype(np.uint8), self.to_texture(direct))
+        weight = np.zeros(self.size * self.size, dtype=np.float32)
+        weight[self.texel_index[texels]] = confidence
+        texture, weight = texture.reshape(self.size, self.size, 3), weight.reshape(self.size, self.size)
+        seen, from_mirror = self.to_texture(direct), self.to_texture(self.mirrored_mask(todo, mirrored))
+        filled = push_pull_fill(match_at_border(texture, seen, from_mirror), weight)
+        return BakedTexture(np.clip(filled + 0.5, 0, 255).astype(np.uint8), seen, from_mirror)
+
+    def mirrored_mask(self, todo: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+        """(N,) bool: the texels that took a mirrored colour."""
+        out = np.zeros(len(self.texel_index), dtype=bool)
+        out[todo[mirrored]] = True
+        return out
 
     def to_texture(self, values: np.ndarray, fill: float | np.ndarray = 0) -> np.ndarray:
         """Per-texel values (N, ...) laid out as the texture (S, S, ...), `fill` outside the UV islands."""
@@ -76,17 +95,18 @@ class TextureBaker:
         return out.reshape(self.size, self.size, *values.shape[1:])
 
 
-def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fill invalid pixels of (H, W, C) `values` smoothly from valid ones (pull: weighted image pyramid;
-    push: coarser levels fill the holes of finer ones). Valid pixels are returned unchanged."""
+def push_pull_fill(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Fill (H, W, C) `values` smoothly where their `weight` (H, W) in [0, 1] (or bool) is low, from where it
+    is high (pull: weighted image pyramid; push: coarser levels fill the finer ones). Weight 1 keeps a pixel,
+    0 replaces it, between blends the two."""
     values = np.asarray(values, dtype=np.float32)
-    weight = valid.astype(np.float32)
+    weight = np.asarray(weight, dtype=np.float32)
     if not weight.any():
         return np.zeros_like(values)
     h, w = values.shape[:2]
     if min(h, w) <= 1:
         mean = (values * weight[..., None]).sum((0, 1)) / weight.sum()
-        return np.where(valid[..., None], values, mean)
+        return weight[..., None] * values + (1 - weight[..., None]) * mean
     size = ((w + 1) // 2, (h + 1) // 2)
     # Averages of colour x weight and of weight over 2x2 blocks; their ratio is the weighted mean colour.
     coarse_sum = cv2.resize(values * weight[..., None], size, interpolation=cv2.INTER_AREA).reshape(
@@ -96,4 +116,38 @@ def push_pull_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     coarse = coarse_sum / np.maximum(coarse_w, 1e-12)[..., None]
     coarse = push_pull_fill(coarse, coarse_w > 0)
     up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
-    return np.where(valid[..., None], values, up)
+    return weight[..., None] * values + (1 - weight[..., None]) * up
+
+
+def match_at_border(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Shift the mirrored texels' colours by a smooth offset so that they meet the seen ones without a step
+    (the two sides of a face are lit differently): the offset is the difference of the two sides' local
+    means where they touch, spread over the mirrored region (a cheap stand-in for Poisson blending)."""
+    if not mirrored.any() or not seen.any():
+        return texture
+    near_seen = cv2.dilate(seen.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    border = mirrored & near_seen
+    if not border.any():
+        return texture
+    offset = np.zeros_like(texture)
+    offset[border] = (local_mean(texture, seen) - local_mean(texture, mirrored))[border]
+    # The correction fades with the distance from the border (texels) and stays moderate: where the seen side
+    # there is hair or background, its colour must not flood the mirrored skin.
+    distance = cv2.distanceTransform((~border).astype(np.uint8), cv2.DIST_L2, 5)
+    spread = (
+        np.clip(push_pull_fill(offset, border), -MAX_OFFSET, MAX_OFFSET) * np.exp(-distance / BORDER_FADE)[..., None]
+    )
+    return np.where(mirrored[..., None], texture + spread, texture)
+
+
+def local_mean(values: np.ndarray, mask: np.ndarray, sigma: float = BORDER_SIGMA) -> np.ndarray:
+    """Gaussian-weighted mean of (H, W, C) values over the pixels of `mask` around each pixel."""
+    weight = mask.astype(np.float32)
+    total = cv2.GaussianBlur(values * weight[..., None], (0, 0), sigma)
+    return total / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma), 1e-6)[..., None]
+
+
+def ramp(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """0 below `low`, 1 above `high`, smooth (smoothstep) between."""
+    t = np.clip((x - low) / (high - low), 0.0, 1.0)
+    return t * t * (3 - 2 * t)

@@ -1,0 +1,40 @@
+"""The baked texture of a turned face: the unseen side comes from the seen side's mirror image without a
+step in colour where the two meet, and nothing is mirrored onto the side or back of the head."""
+
+import cv2
+import numpy as np
+from conftest import shared_path
+
+import facerecon
+from facerecon.camera import PerspectiveCamera
+from facerecon.datasets import annotated_faces
+from facerecon.io.image import load_image
+from facerecon.metrics import bbox_of
+from facerecon.parameters import FitResult
+from facerecon.render.rasterize import rasterize
+from facerecon.scene import FaceScene
+from facerecon.texture.bake import TextureBaker, local_mean
+
+TURNED = "14424972_1.jpg"  # AFW, yaw ~40°: a third of the face is hidden
+
+
+def test_mirrored_side_meets_the_seen_side_without_a_step(model):
+    photo, truth = next((p, t) for p, t in annotated_faces(shared_path("faces/afw")) if p.name == TURNED)
+    face = facerecon.reconstruct(photo, bbox=bbox_of(truth), fast=True)[0]
+    assert abs(face.pose["yaw"]) > 30
+    expression = np.array(list(face.expression.values()))
+    fit = FitResult(face.pose["rotation"], face.pose["translation"], face.identity, expression,
+                    PerspectiveCamera(**face.camera))  # fmt: skip
+    baker = TextureBaker(model, 512)
+    baked = baker.bake(load_image(photo).pixels, FaceScene.build(fit, model))
+    assert baked.mirrored.sum() > 0.1 * baked.seen.sum()  # the hidden side was filled from the seen one
+    texture = baked.texture.astype(np.float32)
+    border = baked.mirrored & cv2.dilate(baked.seen.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    step = np.abs(local_mean(texture, baked.seen) - local_mean(texture, baked.mirrored))[border].mean()
+    assert step < 25, step  # ~40 grey levels without the border matching
+
+    # Only the face region takes mirrored colours: the photo shows nothing of the far side of the head.
+    uv = np.column_stack([model.uv[:, 0] * 512 - 0.5, (1 - model.uv[:, 1]) * 512 - 0.5, np.ones(len(model.uv))])
+    texels = rasterize(uv, model.face_uv, 512, 512)
+    head_only = texels.mask & (texels.tri >= model.n_face_triangles)
+    assert head_only.sum() > 10_000 and not (baked.mirrored & head_only).any()
