@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from facerecon.errors import OutputError
@@ -39,19 +40,24 @@ def save_reconstruction(
         names["mtl"] = f"{stem}.mtl"
     if turntable:
         names["turntable"] = f"{stem}_turntable.gif"
-    contents = {names[key]: png_bytes(image) for key, image in pictures.items() if image is not None}
-    if "obj" in formats:
-        contents[names["obj"]] = export_obj(recon, names["mtl"]).encode()
-        contents[names["mtl"]] = export_mtl(names["texture"]).encode()
-    if "glb" in formats:
-        contents[names["glb"]] = export_glb(recon, texture_png=contents[names["texture"]])
-    if "ply" in formats:
-        contents[names["ply"]] = export_ply(recon)
-    if "json" in formats:
-        contents[names["json"]] = export_json(recon, names).encode()
-    if turntable:
-        contents[names["turntable"]] = turntable_gif(recon)
-    return write_files_atomically(outdir, contents)
+    shown = {key: image for key, image in pictures.items() if image is not None}
+    contents: dict[str, bytes] = {}
+    # OpenCV's PNG encoder releases the GIL: the pictures encode while the mesh formats are written here.
+    with ThreadPoolExecutor(len(shown)) as pool:
+        pngs = {names[key]: pool.submit(png_bytes, image) for key, image in shown.items()}
+        if "obj" in formats:
+            contents[names["obj"]] = export_obj(recon, names["mtl"]).encode()
+            contents[names["mtl"]] = export_mtl(names["texture"]).encode()
+        if "ply" in formats:
+            contents[names["ply"]] = export_ply(recon)
+        if "json" in formats:
+            contents[names["json"]] = export_json(recon, names).encode()
+        if "glb" in formats:
+            contents[names["glb"]] = export_glb(recon, texture_png=pngs[names["texture"]].result())
+        if turntable:
+            contents[names["turntable"]] = turntable_gif(recon)
+        pictures_first = {name: future.result() for name, future in pngs.items()}
+    return write_files_atomically(outdir, pictures_first | contents)
 
 
 def write_files_atomically(outdir: Path, contents: dict[str, bytes]) -> list[Path]:

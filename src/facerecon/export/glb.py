@@ -57,7 +57,12 @@ def export_glb(recon: Reconstruction, animation: Animation | None = None, textur
         "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
         "TEXCOORD_0": builder.accessor(uvs, "VEC2", ARRAY_BUFFER),
     }
-    targets = [{"POSITION": builder.sparse_accessor((d[vertex_of] * CM_TO_M).astype(np.float32))} for d in basis]
+    deltas = (basis[:, vertex_of] * CM_TO_M).astype(np.float32)
+    deltas[np.abs(deltas) <= MORPH_TOLERANCE] = 0
+    by_axis = np.ascontiguousarray(deltas.transpose(0, 2, 1))  # (E, 3, N): NumPy reduces a last axis fast
+    moving = (deltas != 0).any(axis=2)
+    bounds = zip(by_axis.min(axis=2).tolist(), by_axis.max(axis=2).tolist(), strict=True)
+    targets = [{"POSITION": builder.sparse_accessor(d, m, *b)} for d, m, b in zip(deltas, moving, bounds, strict=True)]
     indices = builder.accessor(corners.astype(np.uint32).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
     image_view = builder.view(texture_png or png_bytes(recon.texture))
 
@@ -136,9 +141,10 @@ def _animation(builder: _Builder, animation: Animation) -> dict:
 def split_seams(faces: np.ndarray, face_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One glTF vertex per distinct (vertex, uv) corner pair: (new faces (F, 3), vertex id and uv id of
     each new vertex)."""
-    pairs = np.stack([faces.reshape(-1), face_uv.reshape(-1)], axis=1)
-    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    return inverse.reshape(faces.shape), unique[:, 0], unique[:, 1]
+    stride = int(face_uv.max()) + 1  # one integer per pair, ordered as the pairs (np.unique(axis=0) is slow)
+    keys = faces.reshape(-1).astype(np.int64) * stride + face_uv.reshape(-1)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return inverse.reshape(faces.shape), unique // stride, unique % stride
 
 
 class _Builder:
@@ -172,13 +178,11 @@ class _Builder:
         self.accessors.append(accessor)
         return len(self.accessors) - 1
 
-    def sparse_accessor(self, deltas: np.ndarray) -> int:
-        """A VEC3 float accessor that stores only the rows that move more than MORPH_TOLERANCE (glTF's
-        sparse accessors: the rest read as zero). Most ARKit shapes move a small part of the head."""
-        deltas = np.where(np.abs(deltas) > MORPH_TOLERANCE, deltas, 0).astype(np.float32)
-        moving = np.flatnonzero(np.abs(deltas).max(axis=1) > 0).astype(np.uint32)
-        accessor = {"componentType": FLOAT, "count": len(deltas), "type": "VEC3",
-                    "min": deltas.min(axis=0).tolist(), "max": deltas.max(axis=0).tolist()}  # fmt: skip
+    def sparse_accessor(self, deltas: np.ndarray, moves: np.ndarray, low: list, high: list) -> int:
+        """A VEC3 float accessor (N, 3), bounded by `low` and `high`, that stores only the rows where `moves`
+        (N,) (glTF's sparse accessors: the rest read as zero). Most ARKit shapes move a small part of the head."""
+        moving = np.flatnonzero(moves).astype(np.uint32)
+        accessor = {"componentType": FLOAT, "count": len(deltas), "type": "VEC3", "min": low, "max": high}
         if len(moving):  # a sparse block needs at least one entry; without one the accessor is all zeros
             accessor["sparse"] = {
                 "count": len(moving),
