@@ -43,7 +43,11 @@ def test_glb_has_arkit_morph_targets_and_pose(saved):
     document, binary = read_glb(outdir / "astro.glb")
     mesh = document["meshes"][0]
     assert mesh["extras"]["targetNames"] == list(ARKIT_NAMES)
-    assert len(mesh["primitives"][0]["targets"]) == 52
+    # The skin, the eyes and the inside of the mouth: a primitive each, with its own textured material.
+    materials = [document["materials"][p["material"]] for p in mesh["primitives"]]
+    assert [m["name"] for m in materials] == ["face", "eyes", "mouth"]
+    assert all(len(p["targets"]) == 52 for p in mesh["primitives"])
+    assert len({m["pbrMetallicRoughness"]["baseColorTexture"]["index"] for m in materials}) == 2
     assert mesh["weights"] == pytest.approx([recon.expression[n] for n in ARKIT_NAMES], abs=1e-6)
     node = document["nodes"][0]
     assert node["translation"] == pytest.approx(list(np.asarray(recon.pose["translation"]) / 100))
@@ -54,9 +58,10 @@ def test_glb_has_arkit_morph_targets_and_pose(saved):
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
     ])  # fmt: skip
     assert np.allclose(rotation, recon.pose["rotation"], atol=1e-5)
-    image_view = document["bufferViews"][document["images"][0]["bufferView"]]
-    png = binary[image_view["byteOffset"] : image_view["byteOffset"] + 8]
-    assert png == b"\x89PNG\r\n\x1a\n"
+    magic = {b"\xff\xd8\xff": "image/jpeg", b"\x89PN": "image/png"}
+    for image in document["images"]:
+        offset = document["bufferViews"][image["bufferView"]]["byteOffset"]
+        assert magic[binary[offset : offset + 3]] == image["mimeType"]
 
 
 def test_glb_geometry_is_the_fitted_mesh_in_metres(saved):
@@ -65,7 +70,8 @@ def test_glb_geometry_is_the_fitted_mesh_in_metres(saved):
     geometry = next(iter(scene.geometry.values()))
     # Neutral mesh + the default morph weights = the fitted (expressive) mesh, in metres.
     document, binary = read_glb(outdir / "astro.glb")
-    primitive = document["meshes"][0]["primitives"][0]
+    skin, eyes, mouth = document["meshes"][0]["primitives"]
+    index_types = {5123: np.uint16, 5125: np.uint32}
 
     def read(view: int, dtype: type, count: int) -> np.ndarray:
         return np.frombuffer(binary, dtype, count, document["bufferViews"][view]["byteOffset"])
@@ -78,21 +84,27 @@ def test_glb_geometry_is_the_fitted_mesh_in_metres(saved):
         values = np.zeros((acc["count"], width), np.float32)  # a sparse accessor: zeros but for its rows
         if "sparse" in acc:
             sparse = acc["sparse"]
-            rows = read(sparse["indices"]["bufferView"], np.uint32, sparse["count"])
+            rows = read(
+                sparse["indices"]["bufferView"], index_types[sparse["indices"]["componentType"]], sparse["count"]
+            )
             values[rows] = read(sparse["values"]["bufferView"], np.float32, sparse["count"] * width).reshape(-1, width)
         return values
 
-    neutral = accessor(primitive["attributes"]["POSITION"])
     weights = np.array(document["meshes"][0]["weights"])
-    posed = neutral + sum(w * accessor(t["POSITION"]) for w, t in zip(weights, primitive["targets"], strict=True))
-    assert len(geometry.vertices) == len(neutral) >= len(recon.vertices)
-    # Each fitted vertex appears among the GLB's (seams only duplicate vertices), within 0.05 mm (morph
-    # offsets below 0.01 mm are dropped).
-    distance, _ = cKDTree(posed).query(recon.vertices / 100)
-    assert distance.max() < 5e-5
-    # The morph targets store only the vertices they move: the file stays small.
-    assert not any("bufferView" in document["accessors"][t["POSITION"]] for t in primitive["targets"])
-    assert (outdir / "astro.glb").stat().st_size < 5.5e6
+
+    def posed(primitive: dict) -> np.ndarray:
+        neutral = accessor(primitive["attributes"]["POSITION"])
+        return neutral + sum(w * accessor(t["POSITION"]) for w, t in zip(weights, primitive["targets"], strict=True))
+
+    assert len(geometry.vertices) == len(posed(skin)) >= len(recon.vertices)
+    # Each fitted vertex appears among the GLB's (seams only duplicate vertices), within 0.1 mm (morph
+    # offsets below 0.03 mm are dropped); the eyes and the mouth's inside too, where the fit put them.
+    for primitive, mesh in zip((skin, eyes, mouth), recon.meshes(), strict=True):
+        distance, _ = cKDTree(posed(primitive)).query(mesh.vertices / 100)
+        assert distance.max() < 1e-4, mesh.name
+        # The morph targets store only the vertices they move: the file stays small.
+        assert not any("bufferView" in document["accessors"][t["POSITION"]] for t in primitive["targets"])
+    assert (outdir / "astro.glb").stat().st_size < 5.0e6
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (Node.js) for Khronos' gltf-validator")
@@ -111,26 +123,45 @@ def test_glb_passes_khronos_validator(saved):
 
 def test_obj_round_trip(saved):
     recon, outdir = saved
-    mesh = trimesh.load(outdir / "astro.obj", process=False, maintain_order=True)
-    assert len(mesh.vertices) == len(recon.vertices)
-    assert np.allclose(mesh.vertices, recon.vertices, atol=1e-4)
-    assert (np.asarray(mesh.faces) == recon.faces).all()
+    mesh = trimesh.load(outdir / "astro.obj", process=False, force="mesh")  # a viewer's merged load
+    assert len(mesh.faces) == sum(len(m.faces) for m in recon.meshes())
+    # Object by object (read here: trimesh regroups them): the skin, eyes and mouth, each with its material.
+    objects, vertices, faces, offset = [], {}, {}, 0
+    for line in (outdir / "astro.obj").read_text().splitlines():
+        kind, *values = line.split() or [""]
+        if kind in ("o", "usemtl"):
+            objects.append((kind, values[0]))
+        elif kind == "v":
+            vertices.setdefault(objects[-1][1], []).append([float(v) for v in values])
+        elif kind == "f":
+            faces.setdefault(objects[-1][1], []).append([int(v.split("/")[0]) - 1 for v in values])
+    assert objects == [(k, name) for name in ("face", "eyes", "mouth") for k in ("o", "usemtl")]
+    for mesh in recon.meshes():
+        assert np.allclose(vertices[mesh.name], mesh.vertices, atol=1e-4)
+        assert (np.array(faces[mesh.name]) - offset == mesh.faces).all()
+        offset += len(mesh.vertices)
+    materials = (outdir / "astro.mtl").read_text()
+    assert "newmtl eyes" in materials and "map_Kd astro_parts.png" in materials
 
 
 def test_ply_has_vertex_colours(saved):
     recon, outdir = saved
     mesh = trimesh.load(outdir / "astro.ply", process=False)
-    assert np.allclose(mesh.vertices, recon.vertices, atol=1e-5)
-    assert (np.asarray(mesh.faces) == recon.faces).all()
+    n = len(recon.vertices)
+    assert len(mesh.vertices) == n + sum(len(m.vertices) for m in recon.meshes()[1:])
+    assert np.allclose(mesh.vertices[:n], recon.vertices, atol=1e-5)
+    assert (np.asarray(mesh.faces)[: len(recon.faces)] == recon.faces).all()
     colours = np.asarray(mesh.visual.vertex_colors)[:, :3].astype(float)
     face_region = colours[:9409]
     assert face_region.std() > 5 and face_region.mean() > 40  # skin, not a flat default
+    eyes = colours[n : n + len(recon.meshes()[1].vertices)]
+    assert (eyes.min(axis=1) > 180).mean() > 0.5 and (eyes.max(axis=1) < 60).any()  # white sclera, dark pupils
 
 
 def test_formats_option(tmp_path, capsys):
     assert main(["reconstruct", str(SAMPLE), "-o", str(tmp_path), "--formats", "ply", "--no-photometric"]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["astronaut.ply", "astronaut_overlay.png", "astronaut_texture.png"]
+    assert names == ["astronaut.ply", "astronaut_overlay.png", "astronaut_parts.png", "astronaut_texture.png"]
     with pytest.raises(SystemExit):
         main(["reconstruct", str(SAMPLE), "-o", str(tmp_path), "--formats", "obj,fbx"])
 
@@ -163,11 +194,14 @@ def test_blender_imports(saved, fmt, tmp_path):
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("FACERECON_REPORT ")), None)
     assert line, result.stdout[-2000:] + result.stderr[-2000:]
     report = json.loads(line.split(" ", 1)[1])
-    assert report["images"] and report["images"][0] == [1024, 1024]  # the texture was found
+    assert [1024, 1024] in report["images"]  # the skin's texture was found
     if fmt == "obj":
+        assert report["objects"] == ["eyes", "face", "mouth"]
         assert report["vertices"] == len(recon.vertices)
     else:
         document, _ = read_glb(outdir / "astro.glb")
-        assert report["vertices"] == document["accessors"][0]["count"]
+        positions = [p["attributes"]["POSITION"] for p in document["meshes"][0]["primitives"]]
+        assert report["vertices"] == sum(document["accessors"][a]["count"] for a in positions)
         assert report["shape_keys"] == list(ARKIT_NAMES)
+        assert [512, 512] in report["images"]  # the eyes' and mouth's texture too
     assert picture.stat().st_size > 1000

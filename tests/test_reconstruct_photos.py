@@ -35,12 +35,12 @@ def test_obj_files_load_with_texture(tmp_path):
     for photo in photos:
         faces = facerecon.reconstruct(photo, max_faces=1)
         faces[0].save(tmp_path, photo.stem)
-        mesh = trimesh.load(tmp_path / f"{photo.stem}.obj", process=False)
-        assert len(mesh.vertices) >= 5000
-        assert mesh.visual.kind == "texture" and mesh.visual.uv is not None
-        image = mesh.visual.material.image
-        assert image is not None and image.size == (1024, 1024)
-        assert np.asarray(image.convert("RGB")).min(axis=2).mean() > 20  # no black holes
+        scene = trimesh.load(tmp_path / f"{photo.stem}.obj", process=False)
+        meshes = list(scene.geometry.values())
+        assert all(m.visual.kind == "texture" and m.visual.material.image is not None for m in meshes)
+        skin = next(m for m in meshes if m.visual.material.image.size == (1024, 1024))
+        assert len(skin.vertices) >= 5000
+        assert np.asarray(skin.visual.material.image.convert("RGB")).min(axis=2).mean() > 20  # no black holes
 
 
 def test_sample_reconstruction(astronaut, tmp_path):
@@ -54,7 +54,7 @@ def test_sample_reconstruction(astronaut, tmp_path):
     paths = face.save(tmp_path, "astro")
     assert sorted(p.name for p in paths) == sorted(
         ["astro.obj", "astro.mtl", "astro.glb", "astro_texture.png", "astro.json", "astro_overlay.png",
-         "astro_albedo.png", "astro_render.png"]
+         "astro_albedo.png", "astro_render.png", "astro_parts.png"]
     )  # fmt: skip
     record = json.loads((tmp_path / "astro.json").read_text())
     assert record["files"]["texture"] == "astro_texture.png"
@@ -98,6 +98,7 @@ def test_cli_input_writes_output_3d(tmp_path):
         "output_3d.obj",
         "output_3d_albedo.png",
         "output_3d_overlay.png",
+        "output_3d_parts.png",
         "output_3d_render.png",
         "output_3d_texture.png",
     ]

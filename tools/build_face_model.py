@@ -14,7 +14,9 @@ What it derives:
 - the 68 iBUG landmarks (ICT's vertex ids, or the calibrated embedding from tools/calibrate_landmarks68.py);
 - AFLW's 21 points as surface points calibrated by tools/calibrate_aflw21.py (for benchmarks/aflw21.py);
 - the 468 MediaPipe landmarks embedded on the surface by our rigid + non-rigid registration;
-- a left/right mirror map of the vertices (used to fill texture the photo cannot see).
+- a left/right mirror map of the vertices (used to fill texture the photo cannot see);
+- the eyeballs and the inside of the mouth (socket, gums and tongue, teeth) as a second mesh whose identity
+  and expression deltas follow the skin's coefficients.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ N_FACE_QUADS = 9230
 N_IDENTITY = 64  # 99.4 % of the identity variance on the kept region
 N_ALBEDO = 100  # low-frequency colour modes (graph-Laplacian eigenvectors)
 FACE_TILE_WIDTH = 0.75  # share of the texture's width given to the face UV tile
+# The parts beside the skin (ICT vertex ranges, end exclusive) and where each ICT material's UV tile goes in
+# the parts' texture: (u0, v0, width, height). The mouth socket uses a corner of ICT's back-of-head tile.
+PART_NAMES = ["eye_left", "eye_right", "mouth_socket", "gums_tongue", "teeth"]
+PART_VERTICES = {"eye_left": (21451, 23021), "eye_right": (23021, 24591), "mouth_socket": (11248, 13294),
+                 "gums_tongue": (14062, 17039), "teeth": (17039, 21451)}  # fmt: skip
+PART_CELLS = {  # a 3 x 2 grid; both eyes share the sclera and iris cells
+    "M_ScleraLeft": (0.0, 0.5, 1 / 3, 0.5), "M_ScleraRight": (0.0, 0.5, 1 / 3, 0.5),
+    "M_IrisLeft": (1 / 3, 0.5, 1 / 3, 0.5), "M_IrisRight": (1 / 3, 0.5, 1 / 3, 0.5),
+    "M_BackHead": (2 / 3, 0.5, 1 / 3, 0.5), "M_GumsTongue": (0.0, 0.0, 1 / 3, 0.5), "M_Teeth": (1 / 3, 0.0, 1 / 3, 0.5),
+}  # fmt: skip
 CALIBRATION = ROOT / "tools" / "landmarks68_calibrated.json"
 AFLW21_CALIBRATION = ROOT / "tools" / "aflw21_calibrated.json"  # from tools/calibrate_aflw21.py
 
@@ -81,9 +93,10 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
     mp_tri, mp_bary = register_mediapipe(mp_vertices, mp_faces, mean, face_region, ict["landmarks68"])
     lm68_tri, lm68_bary = landmarks68(ict["landmarks68"], faces)
     aflw21 = json.loads(AFLW21_CALIBRATION.read_text())
+    identity_basis = identity_pca(ict["identity"][:, :N_KEPT_VERTICES]).astype(np.float32)
     return {
         "mean": mean.astype(np.float32),
-        "identity_basis": identity_pca(ict["identity"][:, :N_KEPT_VERTICES]).astype(np.float32),
+        "identity_basis": identity_basis,
         "expression_basis": arkit_expressions(ict).astype(np.float32),
         "expression_names": np.array(ARKIT_NAMES),
         "faces": faces.astype(np.int32),
@@ -99,6 +112,7 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
         "mirror": mirror_map(mean).astype(np.int32),
         **albedo_basis(faces, len(mean)),
         "n_face_vertices": np.array(N_FACE_VERTICES),
+        **parts(ict, identity_basis),
     }
 
 
@@ -133,14 +147,68 @@ def identity_pca(deltas: np.ndarray) -> np.ndarray:
     return (modes * sign[:, None]).reshape(N_IDENTITY, -1, 3)
 
 
-def arkit_expressions(ict: np.lib.npyio.NpzFile) -> np.ndarray:
+def arkit_expressions(ict: np.lib.npyio.NpzFile, vertices: slice = slice(0, N_KEPT_VERTICES)) -> np.ndarray:
     names = [str(n) for n in ict["expression_names"]]
-    deltas = ict["expression"][:, :N_KEPT_VERTICES].astype(np.float64)
-    out = np.zeros((len(ARKIT_NAMES), N_KEPT_VERTICES, 3))
+    deltas = ict["expression"][:, vertices].astype(np.float64)
+    out = np.zeros((len(ARKIT_NAMES), deltas.shape[1], 3))
     for i, name in enumerate(ARKIT_NAMES):
         for source in ict_sources(name, names):
             out[i] += deltas[names.index(source)]
     return out
+
+
+def parts(ict: np.lib.npyio.NpzFile, identity_basis: np.ndarray) -> dict[str, np.ndarray]:
+    """The eyeballs and the mouth's inside (mouth socket, gums and tongue, teeth) as a second mesh: its
+    vertices, triangles, UVs (each ICT material's UV tile moved into its own cell of the parts' texture,
+    PART_CELLS), and identity and expression deltas that follow the skin's coefficients.
+
+    The skin's identity modes are combinations of ICT's identity shapes (identity_pca): the same
+    combinations, found by least squares from `identity_basis`, move the parts."""
+    keep = np.concatenate([np.arange(*PART_VERTICES[name]) for name in PART_NAMES])
+    renumber = np.full(len(ict["neutral"]), -1)
+    renumber[keep] = np.arange(len(keep))
+    materials = [str(m) for m in ict["material_names"]]
+    faces, uv_keys, part_of = [], [], []
+    for index, name in enumerate(PART_NAMES):
+        lo, hi = PART_VERTICES[name]
+        corners = ict["faces"]
+        inside = ((corners[:, :3] >= lo) & (corners[:, :3] < hi)).all(axis=1)
+        for q in np.flatnonzero(inside):
+            material = materials[ict["face_material"][q]]
+            for tri in ([0, 1, 2], [0, 2, 3]) if corners[q, 3] >= 0 else ([0, 1, 2],):
+                faces.append(renumber[corners[q, tri]])
+                uv_keys.append([(int(u), material) for u in ict["face_uv"][q, tri]])
+                part_of.append(index)
+    distinct = sorted({key for keys in uv_keys for key in keys})
+    slot = {key: i for i, key in enumerate(distinct)}
+    uv = np.array([ict["uv"][u] for u, _ in distinct], dtype=np.float64)
+    names = np.array([m for _, m in distinct])
+    for material, (u0, v0, width, height) in PART_CELLS.items():
+        mine = names == material
+        if mine.any():  # each material's own UV extent fills its cell
+            low, high = uv[mine].min(axis=0), uv[mine].max(axis=0)
+            uv[mine] = [u0, v0] + (uv[mine] - low) / np.maximum(high - low, 1e-9) * [width, height]
+    return {
+        "parts_mean": ict["neutral"][keep].astype(np.float32),
+        "parts_identity_basis": part_identity(ict, identity_basis, keep).astype(np.float16),  # half: ~1e-4 cm error
+        "parts_expression_basis": np.concatenate(
+            [arkit_expressions(ict, slice(*PART_VERTICES[name])) for name in PART_NAMES], axis=1
+        ).astype(np.float16),
+        "parts_faces": np.array(faces, dtype=np.int32),
+        "parts_uv": uv.astype(np.float32),
+        "parts_face_uv": np.array([[slot[k] for k in keys] for keys in uv_keys], dtype=np.int32),
+        "parts_triangle_part": np.array(part_of, dtype=np.int8),
+        "part_names": np.array(PART_NAMES),
+    }
+
+
+def part_identity(ict: np.lib.npyio.NpzFile, identity_basis: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The parts' deltas (K, P, 3) of the skin's identity modes: each mode is a combination of ICT's
+    identity shapes on the skin; the same combination of their deltas on the parts."""
+    shapes = ict["identity"][:, :N_KEPT_VERTICES].reshape(len(ict["identity"]), -1).astype(np.float64)
+    modes = identity_basis.reshape(len(identity_basis), -1).astype(np.float64)
+    combination = np.linalg.lstsq(shapes.T, modes.T, rcond=None)[0].T  # (K, ICT's shapes)
+    return np.einsum("ki,ivd->kvd", combination, ict["identity"][:, keep].astype(np.float64))
 
 
 def landmarks68(ict_ids: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,11 +19,12 @@ from facerecon.io.image import LoadedImage, load_image
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.model.surface import surface_points
 from facerecon.nets.pretrained import regress
-from facerecon.parameters import Appearance
-from facerecon.reconstruction import Reconstruction
+from facerecon.parameters import Appearance, FitResult
+from facerecon.reconstruction import Parts, Reconstruction
 from facerecon.scene import FaceScene
 from facerecon.texture.albedo import delit_albedo
 from facerecon.texture.bake import TextureBaker
+from facerecon.texture.parts import iris_colour, parts_texture
 from facerecon.texture.refine import refine_albedo
 
 DEFAULT_TEXTURE_SIZE = 1024
@@ -152,6 +153,24 @@ def build_reconstruction(
         vertex_albedo=None if appearance is None else appearance.albedo,
         albedo_texture=albedo_texture,
         render=rendered,
+        parts=build_parts(model, fit, iris_colour(loaded.pixels, face.landmarks)),
+    )
+
+
+def build_parts(model: FaceModel, fit: FitResult, iris: tuple[int, int, int]) -> Parts | None:
+    """The model's eyes and mouth with the fitted identity and expression, textured."""
+    if model.parts is None:
+        return None
+    vertices = fit.model_vertices(model.parts).astype(np.float32)
+    return Parts(
+        names=model.parts.names,
+        vertices=vertices,
+        faces=model.parts.faces,
+        triangle_part=model.parts.triangle_part,
+        uv=model.parts.uv,
+        face_uv=model.parts.face_uv,
+        texture=parts_texture(model.parts, vertices, iris),
+        expression_basis=model.parts.expression_basis.numpy(),
     )
 
 

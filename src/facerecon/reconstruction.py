@@ -7,6 +7,43 @@ from pathlib import Path
 
 import numpy as np
 
+# The parts' materials: which parts each holds.
+PART_MATERIALS = {"eyes": ("eye_left", "eye_right"), "mouth": ("mouth_socket", "gums_tongue", "teeth")}
+
+
+@dataclass(frozen=True)
+class TexturedMesh:
+    name: str  # its material: face, eyes or mouth
+    vertices: np.ndarray  # (V, 3) float32, cm, model space
+    faces: np.ndarray  # (F, 3) int64
+    uv: np.ndarray  # (T, 2) float32
+    face_uv: np.ndarray  # (F, 3) int64
+    texture: np.ndarray  # (S, S, 3) uint8
+    expression_basis: np.ndarray | None  # (E, V, 3) cm
+
+
+@dataclass
+class Parts:
+    """The eyeballs and the inside of the mouth, beside the skin: same pose, identity and expression, in
+    the same model space; one texture for all of them."""
+
+    names: list[str]  # eye_left, eye_right, mouth_socket, gums_tongue, teeth
+    vertices: np.ndarray  # (P, 3) float32, cm
+    faces: np.ndarray  # (G, 3) int64, grouped by part
+    triangle_part: np.ndarray  # (G,) index into names
+    uv: np.ndarray  # (T, 2) float32
+    face_uv: np.ndarray  # (G, 3) int64
+    texture: np.ndarray  # (S, S, 3) uint8
+    expression_basis: np.ndarray = field(repr=False)  # (E, P, 3) cm, in the order of Reconstruction.expression
+
+    def mesh(self, name: str, members: tuple[str, ...]) -> TexturedMesh:
+        """The triangles of these parts as a mesh of their own (only the vertices they use)."""
+        chosen = np.isin(self.triangle_part, [self.names.index(m) for m in members])
+        used, faces = np.unique(self.faces[chosen], return_inverse=True)
+        used_uv, face_uv = np.unique(self.face_uv[chosen], return_inverse=True)
+        return TexturedMesh(name, self.vertices[used], faces.reshape(-1, 3), self.uv[used_uv], face_uv.reshape(-1, 3),
+                            self.texture, self.expression_basis[:, used])  # fmt: skip
+
 
 @dataclass
 class Reconstruction:
@@ -39,6 +76,16 @@ class Reconstruction:
     vertex_albedo: np.ndarray | None = field(default=None, repr=False)  # (V, 3) low-frequency albedo, [0, 1]
     albedo_texture: np.ndarray | None = field(default=None, repr=False)  # (S, S, 3) uint8 de-lit albedo
     render: np.ndarray | None = field(default=None, repr=False)  # (H, W, 4) uint8 albedo x lighting, alpha
+    parts: Parts | None = field(default=None, repr=False)  # eyes and mouth; None with a model that has none
+
+    def meshes(self) -> list[TexturedMesh]:
+        """What the exporters write: the skin ("face"), then, where the model has them, the eyes ("eyes") and
+        the inside of the mouth ("mouth"), each a mesh of its own with its texture and expression deltas."""
+        skin = TexturedMesh("face", self.vertices, self.faces, self.uv, self.face_uv, self.texture,
+                            self.expression_basis)  # fmt: skip
+        if self.parts is None:
+            return [skin]
+        return [skin, *(self.parts.mesh(name, members) for name, members in PART_MATERIALS.items())]
 
     def posed_vertices(self) -> np.ndarray:
         """Vertices in camera space (cm): the head where it was in the photo."""

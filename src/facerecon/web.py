@@ -47,7 +47,7 @@ def build_app(output_root: Path) -> gr.Blocks:
         archive = folder / "face_obj.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
             for p in written:
-                if p.suffix in (".obj", ".mtl") or p.name == "face_texture.png":
+                if p.suffix in (".obj", ".mtl") or p.name in ("face_texture.png", "face_parts.png"):
                     bundle.write(p, p.name)
         render = None if face.render is None else face.render
         weights = [gr.update(value=round(face.expression[name], 2)) for name in SLIDERS]
@@ -110,7 +110,11 @@ def _with_expression(face: Reconstruction, weights: dict[str, float]) -> Reconst
     old = np.array([face.expression[n] for n in names])
     new = np.array([expression[n] for n in names])
     vertices = face.vertices + np.tensordot(new - old, face.expression_basis, axes=1)
-    return replace(face, vertices=vertices.astype(np.float32), expression=expression)
+    parts = face.parts
+    if parts is not None:
+        moved = parts.vertices + np.tensordot(new - old, parts.expression_basis, axes=1)
+        parts = replace(parts, vertices=moved.astype(np.float32))
+    return replace(face, vertices=vertices.astype(np.float32), expression=expression, parts=parts)
 
 
 def _user_message(exc: FaceReconError) -> str:

@@ -2,7 +2,8 @@
 
     blender -b --python-expr "import numpy; numpy.bool = bool" --python inspect_import.py -- FILE OUT.png
 
-Prints one line "FACERECON_REPORT {json}": vertex count, shape key names, texture image size.
+Prints one line "FACERECON_REPORT {json}": mesh objects, vertex count and shape key names of the skin's
+(the OBJ's "face" object, the GLB's one mesh), the sizes of its materials' texture images.
 (The numpy.bool line is for Blender 3.4's glTF add-on, which predates numpy 1.24.)
 """
 
@@ -23,7 +24,7 @@ else:
     bpy.ops.import_scene.gltf(filepath=path)
 
 meshes = [o for o in bpy.context.scene.objects if o.type == "MESH"]
-mesh = meshes[0]
+mesh = next((o for o in meshes if o.name == "face"), meshes[0])  # the OBJ's skin object, or the GLB's mesh
 keys = mesh.data.shape_keys
 images = []
 for slot in mesh.material_slots:
@@ -32,7 +33,7 @@ for slot in mesh.material_slots:
             if node.type == "TEX_IMAGE" and node.image is not None:
                 images.append(list(node.image.size))
 report = {
-    "objects": len(meshes),
+    "objects": sorted(o.name for o in meshes),
     "vertices": len(mesh.data.vertices),
     "shape_keys": [k.name for k in keys.key_blocks][1:] if keys else [],  # [0] is the basis
     "images": images,

@@ -33,7 +33,7 @@ def save_reconstruction(
     if unknown:
         raise ValueError(f"unknown format(s) {sorted(unknown)}; choose from {sorted(FORMATS)}")
     pictures = {"texture": recon.texture, "overlay": recon.overlay, "albedo": recon.albedo_texture,
-                "render": recon.render}  # fmt: skip
+                "render": recon.render, "parts": None if recon.parts is None else recon.parts.texture}  # fmt: skip
     names = {key: f"{stem}_{key}.png" for key, image in pictures.items() if image is not None}
     names |= {fmt: f"{stem}.{fmt}" for fmt in formats}
     if "obj" in formats:
@@ -47,13 +47,15 @@ def save_reconstruction(
         pngs = {names[key]: pool.submit(png_bytes, image) for key, image in shown.items()}
         if "obj" in formats:
             contents[names["obj"]] = export_obj(recon, names["mtl"]).encode()
-            contents[names["mtl"]] = export_mtl(names["texture"]).encode()
+            textures = {mesh.name: names["texture" if mesh.name == "face" else "parts"] for mesh in recon.meshes()}
+            contents[names["mtl"]] = export_mtl(textures).encode()
         if "ply" in formats:
             contents[names["ply"]] = export_ply(recon)
         if "json" in formats:
             contents[names["json"]] = export_json(recon, names).encode()
         if "glb" in formats:
-            contents[names["glb"]] = export_glb(recon, texture_png=pngs[names["texture"]].result())
+            parts_png = {"parts": pngs[names["parts"]].result()} if "parts" in names else {}
+            contents[names["glb"]] = export_glb(recon, pngs=parts_png)
         if turntable:
             contents[names["turntable"]] = turntable_gif(recon)
         pictures_first = {name: future.result() for name, future in pngs.items()}

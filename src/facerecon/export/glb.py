@@ -20,14 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from facerecon.export.images import png_bytes
+from facerecon.export.images import jpeg_bytes, png_bytes
 from facerecon.model.surface import vertex_normals
-from facerecon.reconstruction import Reconstruction
+from facerecon.reconstruction import Reconstruction, TexturedMesh
 
 CM_TO_M = 0.01
-FLOAT, UINT32 = 5126, 5125
+FLOAT, UINT32, UINT16 = 5126, 5125, 5123
+COMPONENT_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.uint32): UINT32, np.dtype(np.uint16): UINT16}
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
-MORPH_TOLERANCE = 1e-5  # metres (0.01 mm): smaller morph-target offsets are stored as zero
+MORPH_TOLERANCE = 3e-5  # metres (0.03 mm): smaller morph-target offsets are stored as zero
 
 
 @dataclass(frozen=True)
@@ -41,30 +42,24 @@ class Animation:
     translations: np.ndarray
 
 
-def export_glb(recon: Reconstruction, animation: Animation | None = None, texture_png: bytes | None = None) -> bytes:
-    """The GLB file's bytes; `texture_png` saves re-encoding a texture the caller already encoded."""
-    corners, vertex_of, uv_of = split_seams(recon.faces, recon.face_uv)
+def export_glb(
+    recon: Reconstruction, animation: Animation | None = None, pngs: dict[str, bytes] | None = None
+) -> bytes:
+    """The GLB file's bytes: one primitive per mesh (skin, eyes, mouth), each with its material and the 52
+    morph targets. `pngs` ({"parts": ...}) saves re-encoding textures the caller encoded."""
+    pngs = pngs or {}
     names = list(recon.expression)
-    basis = recon.expression_basis
     weights = np.array([recon.expression[name] for name in names], dtype=np.float32)
-    neutral = recon.vertices - np.tensordot(weights, basis, axes=1)
-    positions = (neutral[vertex_of] * CM_TO_M).astype(np.float32)
-    normals = vertex_normals(neutral.astype(np.float64), recon.faces)[vertex_of].astype(np.float32)
-    uvs = (recon.uv[uv_of] * [1, -1] + [0, 1]).astype(np.float32)  # glTF's UV origin is the top-left
     builder = _Builder()
-    attributes = {
-        "POSITION": builder.accessor(positions, "VEC3", ARRAY_BUFFER, bounds=True),
-        "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
-        "TEXCOORD_0": builder.accessor(uvs, "VEC2", ARRAY_BUFFER),
-    }
-    deltas = (basis[:, vertex_of] * CM_TO_M).astype(np.float32)
-    deltas[np.abs(deltas) <= MORPH_TOLERANCE] = 0
-    by_axis = np.ascontiguousarray(deltas.transpose(0, 2, 1))  # (E, 3, N): NumPy reduces a last axis fast
-    moving = (deltas != 0).any(axis=2)
-    bounds = zip(by_axis.min(axis=2).tolist(), by_axis.max(axis=2).tolist(), strict=True)
-    targets = [{"POSITION": builder.sparse_accessor(d, m, *b)} for d, m, b in zip(deltas, moving, bounds, strict=True)]
-    indices = builder.accessor(corners.astype(np.uint32).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
-    image_view = builder.view(texture_png or png_bytes(recon.texture))
+    # The photo-like skin texture travels as JPEG (a quarter of the PNG's bytes); the flat parts' as PNG.
+    images = {"face": (builder.view(jpeg_bytes(recon.texture)), "image/jpeg")}
+    if recon.parts is not None:
+        images["parts"] = (builder.view(pngs.get("parts") or png_bytes(recon.parts.texture)), "image/png")
+    meshes = recon.meshes()
+    primitives = [_primitive(builder, mesh, weights, material) for material, mesh in enumerate(meshes)]
+    materials = [{"name": mesh.name, "pbrMetallicRoughness": {
+        "baseColorTexture": {"index": 0 if mesh.name == "face" else 1}, "metallicFactor": 0.0,
+        "roughnessFactor": 1.0}} for mesh in meshes]  # fmt: skip
 
     rotation = np.asarray(recon.pose["rotation"], dtype=np.float64)
     translation = np.asarray(recon.pose["translation"], dtype=np.float64) * CM_TO_M
@@ -95,30 +90,44 @@ def export_glb(recon: Reconstruction, animation: Animation | None = None, textur
         "meshes": [
             {
                 "name": "face",
-                "primitives": [{"attributes": attributes, "indices": indices, "material": 0, "targets": targets}],
+                "primitives": primitives,
                 "weights": [float(w) for w in weights],
                 "extras": {"targetNames": names},
             }
         ],
-        "materials": [
-            {
-                "name": "face",
-                "pbrMetallicRoughness": {
-                    "baseColorTexture": {"index": 0},
-                    "metallicFactor": 0.0,
-                    "roughnessFactor": 1.0,
-                },
-            }
-        ],
-        "textures": [{"sampler": 0, "source": 0}],
+        "materials": materials,
+        "textures": [{"sampler": 0, "source": i} for i in range(len(images))],
         "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
-        "images": [{"bufferView": image_view, "mimeType": "image/png"}],
+        "images": [{"bufferView": view, "mimeType": mime} for view, mime in images.values()],
         **({"animations": [_animation(builder, animation)]} if animation is not None else {}),
         "accessors": builder.accessors,
         "bufferViews": builder.views,
         "buffers": [{"byteLength": len(builder.data)}],
     }
     return _glb(document, bytes(builder.data))
+
+
+def _primitive(builder: _Builder, mesh: TexturedMesh, weights: np.ndarray, material: int) -> dict:
+    """A glTF primitive of one mesh: the neutral shape (the fitted one less its expression), its normals and
+    UVs, and its morph targets as sparse accessors."""
+    corners, vertex_of, uv_of = split_seams(mesh.faces, mesh.face_uv)
+    neutral = mesh.vertices - np.tensordot(weights, mesh.expression_basis, axes=1)
+    positions = (neutral[vertex_of] * CM_TO_M).astype(np.float32)
+    normals = vertex_normals(neutral.astype(np.float64), mesh.faces)[vertex_of].astype(np.float32)
+    uvs = (mesh.uv[uv_of] * [1, -1] + [0, 1]).astype(np.float32)  # glTF's UV origin is the top-left
+    attributes = {
+        "POSITION": builder.accessor(positions, "VEC3", ARRAY_BUFFER, bounds=True),
+        "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
+        "TEXCOORD_0": builder.accessor(uvs, "VEC2", ARRAY_BUFFER),
+    }
+    deltas = (mesh.expression_basis[:, vertex_of] * CM_TO_M).astype(np.float32)
+    deltas[np.abs(deltas) <= MORPH_TOLERANCE] = 0
+    by_axis = np.ascontiguousarray(deltas.transpose(0, 2, 1))  # (E, 3, N): NumPy reduces a last axis fast
+    moving = (deltas != 0).any(axis=2)
+    bounds = zip(by_axis.min(axis=2).tolist(), by_axis.max(axis=2).tolist(), strict=True)
+    targets = [{"POSITION": builder.sparse_accessor(d, m, *b)} for d, m, b in zip(deltas, moving, bounds, strict=True)]
+    indices = builder.accessor(corners.astype(index_type(len(vertex_of))).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
+    return {"attributes": attributes, "indices": indices, "material": material, "targets": targets}
 
 
 def _animation(builder: _Builder, animation: Animation) -> dict:
@@ -136,6 +145,11 @@ def _animation(builder: _Builder, animation: Animation) -> dict:
         "samplers": [{"input": times, "output": out, "interpolation": "LINEAR"} for out in outputs.values()],
         "channels": [{"sampler": i, "target": {"node": 0, "path": path}} for i, path in enumerate(outputs)],
     }
+
+
+def index_type(count: int) -> type:
+    """The smallest unsigned type that indexes `count` items (halves the index bytes below 65,536)."""
+    return np.uint16 if count < 65536 else np.uint32
 
 
 def split_seams(faces: np.ndarray, face_uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,7 +182,7 @@ class _Builder:
         array = np.ascontiguousarray(array)
         accessor = {
             "bufferView": self.view(array.tobytes(), target),
-            "componentType": UINT32 if array.dtype == np.uint32 else FLOAT,
+            "componentType": COMPONENT_TYPES[array.dtype],
             "count": len(array),
             "type": kind,
         }
@@ -181,12 +195,12 @@ class _Builder:
     def sparse_accessor(self, deltas: np.ndarray, moves: np.ndarray, low: list, high: list) -> int:
         """A VEC3 float accessor (N, 3), bounded by `low` and `high`, that stores only the rows where `moves`
         (N,) (glTF's sparse accessors: the rest read as zero). Most ARKit shapes move a small part of the head."""
-        moving = np.flatnonzero(moves).astype(np.uint32)
+        moving = np.flatnonzero(moves).astype(index_type(len(deltas)))
         accessor = {"componentType": FLOAT, "count": len(deltas), "type": "VEC3", "min": low, "max": high}
         if len(moving):  # a sparse block needs at least one entry; without one the accessor is all zeros
             accessor["sparse"] = {
                 "count": len(moving),
-                "indices": {"bufferView": self.view(moving.tobytes()), "componentType": UINT32},
+                "indices": {"bufferView": self.view(moving.tobytes()), "componentType": COMPONENT_TYPES[moving.dtype]},
                 "values": {"bufferView": self.view(np.ascontiguousarray(deltas[moving]).tobytes())},
             }
         self.accessors.append(accessor)

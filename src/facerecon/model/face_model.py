@@ -70,6 +70,25 @@ class SurfaceEmbedding:
     bary: np.ndarray
 
 
+class PartsModel(LinearShapeModel):
+    """The eyeballs and the inside of the mouth: a mesh beside the skin, moved by the same identity and
+    expression coefficients. Triangles come grouped by part (`triangle_part` indexes `names`); UVs point into
+    one parts texture."""
+
+    def __init__(self, data: dict[str, np.ndarray]):
+        f32 = lambda k: torch.from_numpy(np.asarray(data[k], dtype=np.float32))  # noqa: E731
+        super().__init__(f32("parts_mean"), f32("parts_identity_basis"), f32("parts_expression_basis"))
+        self.faces = np.asarray(data["parts_faces"], dtype=np.int64)
+        self.uv = np.asarray(data["parts_uv"], dtype=np.float32)
+        self.face_uv = np.asarray(data["parts_face_uv"], dtype=np.int64)
+        self.triangle_part = np.asarray(data["parts_triangle_part"], dtype=np.int64)
+        self.names: list[str] = [str(n) for n in data["part_names"]]
+
+    def vertices_of(self, name: str) -> np.ndarray:
+        """Ids of the vertices of one part."""
+        return np.unique(self.faces[self.triangle_part == self.names.index(name)])
+
+
 class FaceModel(LinearShapeModel):
     """The full-mesh model plus its topology, UVs and landmark embeddings."""
 
@@ -91,6 +110,8 @@ class FaceModel(LinearShapeModel):
         self.n_face_triangles = int((self.faces < self.n_face_vertices).all(axis=1).sum())
         self.albedo_basis = torch.from_numpy(np.asarray(data["albedo_basis"], dtype=np.float32))  # (K, V)
         self.albedo_eigenvalues = torch.from_numpy(np.asarray(data["albedo_eigenvalues"], dtype=np.float32))
+        # Eyes and the inside of the mouth (assets built before they existed have none).
+        self.parts = PartsModel(data) if "parts_mean" in data else None
 
     @property
     def n_vertices(self) -> int:

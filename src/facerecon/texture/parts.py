@@ -1,0 +1,97 @@
+"""The parts' texture: eyes with the photo's iris colour, teeth, gums and tongue, and a dark mouth socket.
+
+Colours are painted per vertex (the iris by its distance from the iris centre, so no lids or lashes are
+baked in) and rasterised into the parts' UV layout (one cell per material, see tools/build_face_model.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facerecon.model.face_model import PartsModel
+from facerecon.render.rasterize import rasterize
+from facerecon.texture.bake import push_pull_fill
+
+PARTS_TEXTURE_SIZE = 512
+SCLERA = (226, 220, 212)
+PUPIL = (12, 10, 10)
+DEFAULT_IRIS = (92, 64, 44)  # brown, where the photo shows no iris
+COLOURS = {"mouth_socket": (70, 28, 32), "gums_tongue": (170, 80, 88), "teeth": (228, 220, 200)}
+# Seen from the eyeball's centre (radius ~12 mm): the iris (~11.8 mm across) spans ~29°, the pupil ~11°;
+# the iris darkens towards its rim (the limbal ring) beyond ~24°.
+IRIS_ANGLE, PUPIL_ANGLE, LIMBUS_ANGLE = 29.0, 11.0, 24.0
+PUPIL_SHARE = 0.38  # pupil radius / iris radius in the photo, skipped when the iris colour is sampled
+IRIS_LEFT, IRIS_RIGHT = 473, 468  # MediaPipe's iris centres: the subject's left (image right) and right eye
+
+
+def parts_texture(parts: PartsModel, vertices: np.ndarray, iris: tuple[int, int, int] = DEFAULT_IRIS) -> np.ndarray:
+    """(S, S, 3) uint8 texture of the parts at their fitted `vertices` (P, 3), model space."""
+    colours = np.zeros((len(vertices), 3), dtype=np.float32)
+    for name, colour in COLOURS.items():
+        colours[parts.vertices_of(name)] = colour
+    iris_cell = _in_iris_cell(parts)
+    for eye in ("eye_left", "eye_right"):
+        mine = parts.triangle_part == parts.names.index(eye)
+        sclera = np.unique(parts.faces[mine & ~iris_cell])
+        ids = parts.vertices_of(eye)
+        centre = _sphere_centre(vertices[sclera])
+        axis = vertices[np.unique(parts.faces[mine & iris_cell])].mean(axis=0) - centre
+        offsets = vertices[ids] - centre
+        angle = np.degrees(np.arccos(np.clip(offsets @ axis / (np.linalg.norm(offsets, axis=1) * np.linalg.norm(axis)),
+                                             -1, 1)))  # fmt: skip
+        rim = np.clip((angle - LIMBUS_ANGLE) / (IRIS_ANGLE - LIMBUS_ANGLE), 0, 1)[:, None]
+        ring = np.asarray(iris, dtype=np.float32) * (1 - 0.6 * rim)
+        colours[ids] = np.where(
+            (angle < PUPIL_ANGLE)[:, None], PUPIL, np.where((angle < IRIS_ANGLE)[:, None], ring, SCLERA)
+        )
+    return _rasterise_colours(parts, colours, PARTS_TEXTURE_SIZE)
+
+
+def iris_colour(pixels: np.ndarray, landmarks: np.ndarray | None) -> tuple[int, int, int]:
+    """The median colour of the photo's irises between pupil and rim (MediaPipe's points 468-477), or a
+    default brown without them."""
+    if landmarks is None or len(landmarks) < 478:
+        return DEFAULT_IRIS
+    h, w = pixels.shape[:2]
+    samples = []
+    for centre_id in (IRIS_RIGHT, IRIS_LEFT):
+        centre = landmarks[centre_id, :2]
+        radius = float(np.linalg.norm(landmarks[centre_id + 1 : centre_id + 5, :2] - centre, axis=1).mean())
+        if radius < 1.5:
+            continue
+        x0, y0 = np.floor(centre - radius).astype(int)
+        x1, y1 = np.ceil(centre + radius).astype(int) + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        distance = np.hypot(xs - centre[0], ys - centre[1]) / radius
+        ring = (distance > PUPIL_SHARE + 0.1) & (distance < 0.9)
+        samples.append(pixels[y0:y1, x0:x1][ring])
+    if not samples or sum(len(s) for s in samples) < 8:
+        return DEFAULT_IRIS
+    colour = np.median(np.concatenate(samples), axis=0)
+    return tuple(int(c) for c in colour)
+
+
+def _sphere_centre(points: np.ndarray) -> np.ndarray:
+    """Least-squares centre of a sphere through (N, 3) points: |p|² = 2 c.p + k is linear in c and k."""
+    design = np.column_stack([2 * points, np.ones(len(points))])
+    return np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)[0][:3]
+
+
+def _in_iris_cell(parts: PartsModel) -> np.ndarray:
+    """(G,) bool: triangles whose UVs lie in the iris cell (the middle of the top row)."""
+    uv = parts.uv[parts.face_uv].mean(axis=1)
+    return (uv[:, 0] > 1 / 3) & (uv[:, 0] < 2 / 3) & (uv[:, 1] > 0.5)
+
+
+def _rasterise_colours(parts: PartsModel, colours: np.ndarray, size: int) -> np.ndarray:
+    """Per-vertex colours (P, 3) interpolated into the UV layout (size x size), gaps filled."""
+    uv_screen = np.column_stack([parts.uv[:, 0] * size - 0.5, (1 - parts.uv[:, 1]) * size - 0.5,
+                                 np.ones(len(parts.uv))])  # fmt: skip
+    frags = rasterize(uv_screen, parts.face_uv, size, size)
+    corners = parts.faces[frags.tri[frags.mask]]
+    texture = np.zeros((size, size, 3), dtype=np.float32)
+    texture[frags.mask] = np.einsum("nk,nkc->nc", frags.bary[frags.mask], colours[corners])
+    return np.clip(push_pull_fill(texture, frags.mask) + 0.5, 0, 255).astype(np.uint8)
