@@ -32,7 +32,7 @@ from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.detect import mediapipe_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 
-STAGES = ["detect_s", "regressor_s", "fit_s", "photometric_s", "scene_s", "gcn_s", "texture_s", "overlay_s"]
+STAGES = ["detect_s", "regressor_s", "fit_s", "photometric_s", "scene_s", "gcn_s", "texture_s", "overlay_s", "parts_s"]
 SIZES = {"1 MP (1152×864)": (1152, 864), "12 MP (4032×3024)": (4032, 3024), "48 MP (8000×6000)": (8000, 6000)}
 SIZE_SOURCE = "3065355522_1.jpg"  # a 640×491 HELEN test photo, cropped to 4:3 before upscaling
 

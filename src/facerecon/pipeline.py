@@ -13,6 +13,7 @@ from facerecon.camera import PerspectiveCamera, matrix_to_euler
 from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
 from facerecon.errors import NoFaceError
 from facerecon.export.overlay import draw_overlay
+from facerecon.fit.gaze import eye_rotations, gaze_angles, turn_eyes
 from facerecon.fit.landmark_fit import LandmarkFitter
 from facerecon.fit.photometric import PhotometricFitter
 from facerecon.io.image import LoadedImage, load_image
@@ -24,7 +25,7 @@ from facerecon.reconstruction import Parts, Reconstruction
 from facerecon.scene import FaceScene
 from facerecon.texture.albedo import delit_albedo
 from facerecon.texture.bake import TextureBaker
-from facerecon.texture.parts import iris_colour, parts_texture
+from facerecon.texture.parts import PartsTexturer, iris_colour
 from facerecon.texture.refine import refine_albedo
 
 DEFAULT_TEXTURE_SIZE = 1024
@@ -131,6 +132,8 @@ def build_reconstruction(
     wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
     overlay = draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2])
     timer.lap("overlay_s")
+    parts = build_parts(model, fit, loaded.pixels, face.landmarks)
+    timer.lap("parts_s")
     yaw, pitch, roll = matrix_to_euler(fit.rotation)
     return Reconstruction(
         vertices=vertices.astype(np.float32),
@@ -153,24 +156,28 @@ def build_reconstruction(
         vertex_albedo=None if appearance is None else appearance.albedo,
         albedo_texture=albedo_texture,
         render=rendered,
-        parts=build_parts(model, fit, iris_colour(loaded.pixels, face.landmarks)),
+        parts=parts,
     )
 
 
-def build_parts(model: FaceModel, fit: FitResult, iris: tuple[int, int, int]) -> Parts | None:
-    """The model's eyes and mouth with the fitted identity and expression, textured."""
+def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks: np.ndarray | None) -> Parts | None:
+    """The model's eyes and mouth with the fitted identity and expression, the eyes turned to where the
+    photo's irises look, textured with the photo's iris colour."""
     if model.parts is None:
         return None
-    vertices = fit.model_vertices(model.parts).astype(np.float32)
+    vertices = fit.model_vertices(model.parts)
+    texture = _parts_texturer(model).paint(vertices, iris_colour(pixels, landmarks))
+    rotations = eye_rotations(model.parts, vertices, fit, landmarks)
     return Parts(
         names=model.parts.names,
-        vertices=vertices,
+        vertices=turn_eyes(model.parts, vertices, rotations).astype(np.float32),
         faces=model.parts.faces,
         triangle_part=model.parts.triangle_part,
         uv=model.parts.uv,
         face_uv=model.parts.face_uv,
-        texture=parts_texture(model.parts, vertices, iris),
+        texture=texture,
         expression_basis=model.parts.expression_basis.numpy(),
+        gaze={eye: gaze_angles(rotation) for eye, rotation in rotations.items()},
     )
 
 
@@ -201,3 +208,8 @@ def _photometric_fitter(model: FaceModel) -> PhotometricFitter:
 @lru_cache(maxsize=4)
 def _baker(model: FaceModel, size: int) -> TextureBaker:
     return TextureBaker(model, size)
+
+
+@lru_cache(maxsize=2)
+def _parts_texturer(model: FaceModel) -> PartsTexturer:
+    return PartsTexturer(model.parts)

@@ -35,6 +35,8 @@ class Parts:
     face_uv: np.ndarray  # (G, 3) int64
     texture: np.ndarray  # (S, S, 3) uint8
     expression_basis: np.ndarray = field(repr=False)  # (E, P, 3) cm, in the order of Reconstruction.expression
+    # Per eye whose iris MediaPipe found: (yaw, pitch) degrees of its turn from rest, in the head's frame.
+    gaze: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def mesh(self, name: str, members: tuple[str, ...]) -> TexturedMesh:
         """The triangles of these parts as a mesh of their own (only the vertices they use)."""

@@ -31,6 +31,8 @@ DEPTH_TOLERANCE = 0.01  # relative depth slack of the visibility test
 
 @dataclass(frozen=True)
 class FaceScene:
+    """One fitted face posed in its frame (`build`), and what the later stages ask of it."""
+
     model: FaceModel
     fit: FitResult
     vertices: np.ndarray  # (V, 3) fitted, model space
@@ -56,9 +58,9 @@ class FaceScene:
                    facing.astype(np.float32), fragments)  # fmt: skip
 
     def sees(self, screen: np.ndarray, facing: np.ndarray) -> np.ndarray:
-        """(N,) bool: surface points at frame positions `screen` (N, 3: x, y, depth) whose normals face the
-        camera by cosine `facing` (N,), that lie inside the photo, face it steeply enough and are in front in
-        the z-buffer. Points inside triangles take their corners' values interpolated (see `at`)."""
+        """(N,) bool: which surface points, at frame positions `screen` (N, 3: x, y, depth) with facing cosines
+        `facing` (N,) (from `at`), the photo shows: inside the photo, facing the camera by more than MIN_FACING,
+        in front in the z-buffer."""
         photo = self.fit.camera
         (left, top), (right, bottom) = self.window.to_crop(np.array([[0, 0], [photo.width - 1, photo.height - 1]]))
         x, y = screen[:, 0], screen[:, 1]

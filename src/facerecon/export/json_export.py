@@ -34,6 +34,7 @@ def reconstruction_to_dict(recon: Reconstruction, files: dict[str, str] | None =
         "expression": {name: round(float(w), 5) for name, w in recon.expression.items()},
         "camera": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in recon.camera.items()},
         "lighting": None if recon.lighting is None else _rounded(recon.lighting, 5),
+        "gaze": {} if recon.parts is None else {eye: _rounded(angles, 2) for eye, angles in recon.parts.gaze.items()},
         "fit": _rounded_floats(recon.fit_stats),
         "units": "cm",
         "files": files or {},

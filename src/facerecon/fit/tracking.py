@@ -18,7 +18,7 @@ from facerecon.camera import PerspectiveCamera
 from facerecon.fit.landmark_fit import EXPRESSION_L1, FaceParameters, LandmarkFitter, LandmarkTerm
 from facerecon.parameters import FitResult
 
-STEPS = 2
+STEPS = 2  # from the last frame (4 gave the same figures in benchmarks/video.py)
 REPICK_EVERY = 2  # steps between re-picks of the visibility weights and the oval's silhouette points
 DAMPING = 1e-3  # Levenberg-Marquardt: relative to the mean diagonal of the normal matrix
 

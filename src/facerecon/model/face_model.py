@@ -76,11 +76,8 @@ class PartsModel(LinearShapeModel):
     one parts texture."""
 
     def __init__(self, data: dict[str, np.ndarray]):
-        f32 = lambda k: torch.from_numpy(np.asarray(data[k], dtype=np.float32))  # noqa: E731
-        super().__init__(f32("parts_mean"), f32("parts_identity_basis"), f32("parts_expression_basis"))
-        self.faces = np.asarray(data["parts_faces"], dtype=np.int64)
-        self.uv = np.asarray(data["parts_uv"], dtype=np.float32)
-        self.face_uv = np.asarray(data["parts_face_uv"], dtype=np.int64)
+        super().__init__(*_bases(data, "parts_"))
+        self.faces, self.uv, self.face_uv = _topology(data, "parts_")
         self.triangle_part = np.asarray(data["parts_triangle_part"], dtype=np.int64)
         self.names: list[str] = [str(n) for n in data["part_names"]]
 
@@ -88,16 +85,30 @@ class PartsModel(LinearShapeModel):
         """Ids of the vertices of one part."""
         return np.unique(self.faces[self.triangle_part == self.names.index(name)])
 
+    def eye_frame(self, vertices: np.ndarray, eye: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """Centre (3,), unit axis (3,) and radius of an eyeball ("eye_left" or "eye_right") at these part
+        vertices (P, 3): the sphere through its vertices, and the direction to its cornea, the bulge that
+        stands out of that sphere at the front."""
+        points = vertices[self.vertices_of(eye)]
+        # A sphere through the points: |p|² = 2 c.p + k is linear in the centre c and k.
+        design = np.column_stack([2 * points, np.ones(len(points))])
+        solution = np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)[0]
+        centre = solution[:3]
+        radius = float(np.sqrt(solution[3] + centre @ centre))
+        offsets = points - centre
+        front = offsets[offsets[:, 2] > 0]  # model +Z is out of the face
+        distance = np.linalg.norm(front, axis=1)
+        cornea = front[distance > np.percentile(distance, 95)]
+        axis = cornea.mean(axis=0)
+        return centre, axis / np.linalg.norm(axis), radius
+
 
 class FaceModel(LinearShapeModel):
     """The full-mesh model plus its topology, UVs and landmark embeddings."""
 
     def __init__(self, data: dict[str, np.ndarray]):
-        f32 = lambda k: torch.from_numpy(np.asarray(data[k], dtype=np.float32))  # noqa: E731
-        super().__init__(f32("mean"), f32("identity_basis"), f32("expression_basis"))
-        self.faces = np.asarray(data["faces"], dtype=np.int64)
-        self.uv = np.asarray(data["uv"], dtype=np.float32)
-        self.face_uv = np.asarray(data["face_uv"], dtype=np.int64)
+        super().__init__(*_bases(data, ""))
+        self.faces, self.uv, self.face_uv = _topology(data, "")
         self.expression_names: list[str] = [str(n) for n in data["expression_names"]]
         self.landmarks68 = SurfaceEmbedding(data["lm68_tri"], data["lm68_bary"])
         self.mediapipe = SurfaceEmbedding(data["mp_tri"], data["mp_bary"])
@@ -131,6 +142,18 @@ class FaceModel(LinearShapeModel):
             return (basis[..., corners, :] * weights[..., None]).sum(-2)
 
         return LinearShapeModel(combine(self.mean), combine(self.identity_basis), combine(self.expression_basis))
+
+
+def _bases(data: dict[str, np.ndarray], prefix: str) -> list[torch.Tensor]:
+    """The asset's mean, identity and expression bases (float32 tensors) of the mesh named by `prefix`."""
+    keys = ("mean", "identity_basis", "expression_basis")
+    return [torch.from_numpy(np.asarray(data[prefix + k], dtype=np.float32)) for k in keys]
+
+
+def _topology(data: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The asset's triangles (F, 3), UVs (T, 2) and UV triangles (F, 3) of the mesh named by `prefix`."""
+    return (np.asarray(data[prefix + "faces"], dtype=np.int64), np.asarray(data[prefix + "uv"], dtype=np.float32),
+            np.asarray(data[prefix + "face_uv"], dtype=np.int64))  # fmt: skip
 
 
 def load_face_model(path: str | Path | None = None) -> FaceModel:

@@ -7,6 +7,7 @@ baked in) and rasterised into the parts' UV layout (one cell per material, see t
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from facerecon.model.face_model import PartsModel
 from facerecon.render.rasterize import rasterize
@@ -24,27 +25,37 @@ PUPIL_SHARE = 0.38  # pupil radius / iris radius in the photo, skipped when the 
 IRIS_LEFT, IRIS_RIGHT = 473, 468  # MediaPipe's iris centres: the subject's left (image right) and right eye
 
 
-def parts_texture(parts: PartsModel, vertices: np.ndarray, iris: tuple[int, int, int] = DEFAULT_IRIS) -> np.ndarray:
-    """(S, S, 3) uint8 texture of the parts at their fitted `vertices` (P, 3), model space."""
-    colours = np.zeros((len(vertices), 3), dtype=np.float32)
-    for name, colour in COLOURS.items():
-        colours[parts.vertices_of(name)] = colour
-    iris_cell = _in_iris_cell(parts)
-    for eye in ("eye_left", "eye_right"):
-        mine = parts.triangle_part == parts.names.index(eye)
-        sclera = np.unique(parts.faces[mine & ~iris_cell])
-        ids = parts.vertices_of(eye)
-        centre = _sphere_centre(vertices[sclera])
-        axis = vertices[np.unique(parts.faces[mine & iris_cell])].mean(axis=0) - centre
-        offsets = vertices[ids] - centre
-        angle = np.degrees(np.arccos(np.clip(offsets @ axis / (np.linalg.norm(offsets, axis=1) * np.linalg.norm(axis)),
-                                             -1, 1)))  # fmt: skip
-        rim = np.clip((angle - LIMBUS_ANGLE) / (IRIS_ANGLE - LIMBUS_ANGLE), 0, 1)[:, None]
-        ring = np.asarray(iris, dtype=np.float32) * (1 - 0.6 * rim)
-        colours[ids] = np.where(
-            (angle < PUPIL_ANGLE)[:, None], PUPIL, np.where((angle < IRIS_ANGLE)[:, None], ring, SCLERA)
-        )
-    return _rasterise_colours(parts, colours, PARTS_TEXTURE_SIZE)
+class PartsTexturer:
+    """Rasterises the parts' UV layout once; paints a texture per fitted face."""
+
+    def __init__(self, parts: PartsModel, size: int = PARTS_TEXTURE_SIZE):
+        self.parts, self.size = parts, size
+        uv_screen = np.column_stack([parts.uv[:, 0] * size - 0.5, (1 - parts.uv[:, 1]) * size - 0.5,
+                                     np.ones(len(parts.uv))])  # fmt: skip
+        frags = rasterize(uv_screen, parts.face_uv, size, size)
+        self.mask = frags.mask
+        tri, bary = frags.tri[frags.mask], frags.bary[frags.mask]
+        rows = np.arange(0, 3 * len(tri) + 1, 3)
+        self.weights = csr_matrix((bary.ravel(), parts.faces[tri].ravel(), rows), shape=(len(tri), len(parts.mean)))
+
+    def paint(self, vertices: np.ndarray, iris: tuple[int, int, int] = DEFAULT_IRIS) -> np.ndarray:
+        """(S, S, 3) uint8 texture of the parts at their fitted `vertices` (P, 3), model space."""
+        parts = self.parts
+        colours = np.zeros((len(vertices), 3), dtype=np.float32)
+        for name, colour in COLOURS.items():
+            colours[parts.vertices_of(name)] = colour
+        for eye in ("eye_left", "eye_right"):
+            ids = parts.vertices_of(eye)
+            centre, axis, _ = parts.eye_frame(vertices, eye)
+            offsets = vertices[ids] - centre
+            angle = np.degrees(np.arccos(np.clip(offsets @ axis / np.linalg.norm(offsets, axis=1), -1, 1)))
+            rim = np.clip((angle - LIMBUS_ANGLE) / (IRIS_ANGLE - LIMBUS_ANGLE), 0, 1)[:, None]
+            ring = np.asarray(iris, dtype=np.float32) * (1 - 0.6 * rim)
+            iris_or_sclera = np.where((angle < IRIS_ANGLE)[:, None], ring, SCLERA)
+            colours[ids] = np.where((angle < PUPIL_ANGLE)[:, None], PUPIL, iris_or_sclera)
+        texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
+        texture[self.mask] = self.weights @ colours
+        return np.clip(push_pull_fill(texture, self.mask) + 0.5, 0, 255).astype(np.uint8)
 
 
 def iris_colour(pixels: np.ndarray, landmarks: np.ndarray | None) -> tuple[int, int, int]:
@@ -72,26 +83,3 @@ def iris_colour(pixels: np.ndarray, landmarks: np.ndarray | None) -> tuple[int, 
         return DEFAULT_IRIS
     colour = np.median(np.concatenate(samples), axis=0)
     return tuple(int(c) for c in colour)
-
-
-def _sphere_centre(points: np.ndarray) -> np.ndarray:
-    """Least-squares centre of a sphere through (N, 3) points: |p|² = 2 c.p + k is linear in c and k."""
-    design = np.column_stack([2 * points, np.ones(len(points))])
-    return np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)[0][:3]
-
-
-def _in_iris_cell(parts: PartsModel) -> np.ndarray:
-    """(G,) bool: triangles whose UVs lie in the iris cell (the middle of the top row)."""
-    uv = parts.uv[parts.face_uv].mean(axis=1)
-    return (uv[:, 0] > 1 / 3) & (uv[:, 0] < 2 / 3) & (uv[:, 1] > 0.5)
-
-
-def _rasterise_colours(parts: PartsModel, colours: np.ndarray, size: int) -> np.ndarray:
-    """Per-vertex colours (P, 3) interpolated into the UV layout (size x size), gaps filled."""
-    uv_screen = np.column_stack([parts.uv[:, 0] * size - 0.5, (1 - parts.uv[:, 1]) * size - 0.5,
-                                 np.ones(len(parts.uv))])  # fmt: skip
-    frags = rasterize(uv_screen, parts.face_uv, size, size)
-    corners = parts.faces[frags.tri[frags.mask]]
-    texture = np.zeros((size, size, 3), dtype=np.float32)
-    texture[frags.mask] = np.einsum("nk,nkc->nc", frags.bary[frags.mask], colours[corners])
-    return np.clip(push_pull_fill(texture, frags.mask) + 0.5, 0, 255).astype(np.uint8)
