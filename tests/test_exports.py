@@ -99,7 +99,7 @@ def test_glb_geometry_is_the_fitted_mesh_in_metres(saved):
     assert len(geometry.vertices) == len(posed(skin)) >= len(recon.vertices)
     # Each fitted vertex appears among the GLB's (seams only duplicate vertices), within 0.1 mm (morph
     # offsets below 0.03 mm are dropped); the eyes and the mouth's inside too, where the fit put them.
-    for primitive, mesh in zip((skin, eyes, mouth), recon.meshes(), strict=True):
+    for primitive, mesh in zip((skin, eyes, mouth), recon.meshes, strict=True):
         distance, _ = cKDTree(posed(primitive)).query(mesh.vertices / 100)
         assert distance.max() < 1e-4, mesh.name
         # The morph targets store only the vertices they move: the file stays small.
@@ -124,7 +124,7 @@ def test_glb_passes_khronos_validator(saved):
 def test_obj_round_trip(saved):
     recon, outdir = saved
     mesh = trimesh.load(outdir / "astro.obj", process=False, force="mesh")  # a viewer's merged load
-    assert len(mesh.faces) == sum(len(m.faces) for m in recon.meshes())
+    assert len(mesh.faces) == sum(len(m.faces) for m in recon.meshes)
     # Object by object (read here: trimesh regroups them): the skin, eyes and mouth, each with its material.
     objects, vertices, faces, offset = [], {}, {}, 0
     for line in (outdir / "astro.obj").read_text().splitlines():
@@ -136,7 +136,7 @@ def test_obj_round_trip(saved):
         elif kind == "f":
             faces.setdefault(objects[-1][1], []).append([int(v.split("/")[0]) - 1 for v in values])
     assert objects == [(k, name) for name in ("face", "eyes", "mouth") for k in ("o", "usemtl")]
-    for mesh in recon.meshes():
+    for mesh in recon.meshes:
         assert np.allclose(vertices[mesh.name], mesh.vertices, atol=1e-4)
         assert (np.array(faces[mesh.name]) - offset == mesh.faces).all()
         offset += len(mesh.vertices)
@@ -148,13 +148,13 @@ def test_ply_has_vertex_colours(saved):
     recon, outdir = saved
     mesh = trimesh.load(outdir / "astro.ply", process=False)
     n = len(recon.vertices)
-    assert len(mesh.vertices) == n + sum(len(m.vertices) for m in recon.meshes()[1:])
+    assert len(mesh.vertices) == n + sum(len(m.vertices) for m in recon.meshes[1:])
     assert np.allclose(mesh.vertices[:n], recon.vertices, atol=1e-5)
     assert (np.asarray(mesh.faces)[: len(recon.faces)] == recon.faces).all()
     colours = np.asarray(mesh.visual.vertex_colors)[:, :3].astype(float)
     face_region = colours[:9409]
     assert face_region.std() > 5 and face_region.mean() > 40  # skin, not a flat default
-    eyes = colours[n : n + len(recon.meshes()[1].vertices)]
+    eyes = colours[n : n + len(recon.meshes[1].vertices)]
     assert (eyes.min(axis=1) > 180).mean() > 0.5 and (eyes.max(axis=1) < 60).any()  # white sclera, dark pupils
 
 

@@ -30,7 +30,7 @@ def read_gaze(astronaut, model):
     def read(yaw: float, pitch: float) -> np.ndarray:
         truth = dict.fromkeys(EYES, euler_to_matrix(yaw, pitch, 0))
         turned = replace(face, parts=replace(face.parts, vertices=turn_eyes(model.parts, rest, truth)))
-        vertices, faces, surface = one_textured_mesh(turned.meshes())
+        vertices, faces, surface = one_textured_mesh(turned.meshes)
         with torch.no_grad():
             out = render(torch.from_numpy(fit.to_camera(vertices)).float(), faces, camera, surface, AMBIENT)
         found = detect_faces(np.rint(over_background(out, 128.0)).astype(np.uint8), max_faces=1)

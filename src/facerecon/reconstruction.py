@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +81,11 @@ class Reconstruction:
     render: np.ndarray | None = field(default=None, repr=False)  # (H, W, 4) uint8 albedo x lighting, alpha
     parts: Parts | None = field(default=None, repr=False)  # eyes and mouth; None with a model that has none
 
+    @cached_property
     def meshes(self) -> list[TexturedMesh]:
         """What the exporters write: the skin ("face"), then, where the model has them, the eyes ("eyes") and
-        the inside of the mouth ("mouth"), each a mesh of its own with its texture and expression deltas."""
+        the inside of the mouth ("mouth"), each a mesh of its own with its texture and expression deltas.
+        Built once per Reconstruction (a copy made with dataclasses.replace builds its own)."""
         skin = TexturedMesh("face", self.vertices, self.faces, self.uv, self.face_uv, self.texture,
                             self.expression_basis)  # fmt: skip
         if self.parts is None:

@@ -18,6 +18,7 @@ from facerecon.export.turntable import turntable_gif
 from facerecon.reconstruction import Reconstruction
 
 FILE_MODE = 0o644
+LARGE_PICTURE = 4_000_000  # pixels
 
 
 def save_reconstruction(
@@ -41,24 +42,27 @@ def save_reconstruction(
     if turntable:
         names["turntable"] = f"{stem}_turntable.gif"
     shown = {key: image for key, image in pictures.items() if image is not None}
+    # Pictures of large photos are encoded one at a time: on a 48 MP photo each needs ~300 MB to encode.
+    one_at_a_time = {key for key, image in shown.items() if image.shape[0] * image.shape[1] > LARGE_PICTURE}
     contents: dict[str, bytes] = {}
     # OpenCV's PNG encoder releases the GIL: the pictures encode while the mesh formats are written here.
     with ThreadPoolExecutor(len(shown)) as pool:
-        pngs = {names[key]: pool.submit(png_bytes, image) for key, image in shown.items()}
+        pngs = {key: pool.submit(png_bytes, image) for key, image in shown.items() if key not in one_at_a_time}
         if "obj" in formats:
             contents[names["obj"]] = export_obj(recon, names["mtl"]).encode()
-            textures = {mesh.name: names["texture" if mesh.name == "face" else "parts"] for mesh in recon.meshes()}
+            textures = {mesh.name: names["texture" if mesh.name == "face" else "parts"] for mesh in recon.meshes}
             contents[names["mtl"]] = export_mtl(textures).encode()
         if "ply" in formats:
             contents[names["ply"]] = export_ply(recon)
         if "json" in formats:
             contents[names["json"]] = export_json(recon, names).encode()
         if "glb" in formats:
-            parts_png = {"parts": pngs[names["parts"]].result()} if "parts" in names else {}
+            parts_png = {"parts": pngs["parts"].result()} if "parts" in pngs else {}
             contents[names["glb"]] = export_glb(recon, pngs=parts_png)
         if turntable:
             contents[names["turntable"]] = turntable_gif(recon)
-        pictures_first = {name: future.result() for name, future in pngs.items()}
+        encoded = {key: pngs[key].result() if key in pngs else png_bytes(image) for key, image in shown.items()}
+    pictures_first = {names[key]: data for key, data in encoded.items()}
     return write_files_atomically(outdir, pictures_first | contents)
 
 

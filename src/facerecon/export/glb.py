@@ -55,7 +55,7 @@ def export_glb(
     images = {"face": (builder.view(jpeg_bytes(recon.texture)), "image/jpeg")}
     if recon.parts is not None:
         images["parts"] = (builder.view(pngs.get("parts") or png_bytes(recon.parts.texture)), "image/png")
-    meshes = recon.meshes()
+    meshes = recon.meshes
     primitives = [_primitive(builder, mesh, weights, material) for material, mesh in enumerate(meshes)]
     materials = [{"name": mesh.name, "pbrMetallicRoughness": {
         "baseColorTexture": {"index": 0 if mesh.name == "face" else 1}, "metallicFactor": 0.0,

@@ -14,7 +14,7 @@ def export_obj(recon: Reconstruction, mtl_name: str) -> str:
         f"mtllib {mtl_name}\n",
     ]
     vertex_offset = uv_offset = 0
-    for mesh in recon.meshes():
+    for mesh in recon.meshes:
         corners = np.stack([mesh.faces + 1 + vertex_offset, mesh.face_uv + 1 + uv_offset], axis=-1)
         lines += [
             f"o {mesh.name}\n",

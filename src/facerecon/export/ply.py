@@ -21,7 +21,7 @@ def vertex_colors(mesh: TexturedMesh) -> np.ndarray:
 
 
 def export_ply(recon: Reconstruction) -> bytes:
-    meshes = recon.meshes()
+    meshes = recon.meshes
     offsets = np.cumsum([0] + [len(m.vertices) for m in meshes])
     vertices = np.concatenate([m.vertices for m in meshes])
     faces = np.concatenate([m.faces + offset for m, offset in zip(meshes, offsets, strict=False)])

@@ -29,7 +29,7 @@ def turntable_gif(recon: Reconstruction, *, frames: int = 24, size: int = 320, m
 
 def turntable_views(recon: Reconstruction, yaws: list[float], size: int = 320) -> list[np.ndarray]:
     """RGB (size, size, 3) uint8 views of the head turned by each yaw (degrees) under a soft frontal light."""
-    merged, faces, surface = one_textured_mesh(recon.meshes())
+    merged, faces, surface = one_textured_mesh(recon.meshes)
     vertices = torch.from_numpy(merged)
     centre = (vertices.max(0).values + vertices.min(0).values) / 2
     extent = float((vertices.max(0).values - vertices.min(0).values).max())

@@ -28,7 +28,7 @@ FEATHER = (0.2, 0.45)
 # A mirrored colour comes only from a point the photo sees at least this frontally (fading in above it).
 MIRROR_FEATHER = (0.5, 0.75)
 BORDER_SIGMA = 6.0  # texels: the neighbourhood whose mean colours are matched where mirrored meets seen
-BORDER_FADE = 40.0  # texels over which that correction fades into the mirrored region
+BORDER_FADE = 40.0  # texels over which that correction fades into the mirrored region (both at full size)
 MAX_OFFSET = 40.0  # grey levels
 
 
@@ -122,25 +122,33 @@ def push_pull_fill(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
 def match_at_border(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
     """Shift the mirrored texels' colours by a smooth offset so that they meet the seen ones without a step
     (the two sides of a face are lit differently): the offset is the difference of the two sides' local
-    means where they touch, spread over the mirrored region (a cheap stand-in for Poisson blending)."""
+    means where they touch, spread over the mirrored region (a cheap stand-in for Poisson blending). Being
+    smooth, it is found at half the texture's resolution."""
     if not mirrored.any() or not seen.any():
         return texture
-    near_seen = cv2.dilate(seen.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    border = mirrored & near_seen
+    h, w = seen.shape
+    half = (w // 2, h // 2)
+    valid = (seen | mirrored).astype(np.float32)
+    coverage = cv2.resize(valid, half, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(texture * valid[..., None], half, interpolation=cv2.INTER_AREA)
+    small /= np.maximum(coverage, 1e-6)[..., None]
+    seen_half = cv2.resize(seen.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
+    mirrored_half = cv2.resize(mirrored.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
+    border = mirrored_half & cv2.dilate(seen_half.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     if not border.any():
         return texture
-    offset = np.zeros_like(texture)
-    offset[border] = (local_mean(texture, seen) - local_mean(texture, mirrored))[border]
-    # The correction fades with the distance from the border (texels) and stays moderate: where the seen side
-    # there is hair or background, its colour must not flood the mirrored skin.
+    offset = np.zeros_like(small)
+    offset[border] = (local_mean(small, seen_half) - local_mean(small, mirrored_half))[border]
+    # The correction fades with the distance from the border and stays moderate: where the seen side there is
+    # hair or background, its colour must not flood the mirrored skin.
     distance = cv2.distanceTransform((~border).astype(np.uint8), cv2.DIST_L2, 5)
-    spread = (
-        np.clip(push_pull_fill(offset, border), -MAX_OFFSET, MAX_OFFSET) * np.exp(-distance / BORDER_FADE)[..., None]
-    )
+    fade = np.exp(-distance / (BORDER_FADE / 2))[..., None]
+    spread = np.clip(push_pull_fill(offset, border), -MAX_OFFSET, MAX_OFFSET) * fade
+    spread = cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.where(mirrored[..., None], texture + spread, texture)
 
 
-def local_mean(values: np.ndarray, mask: np.ndarray, sigma: float = BORDER_SIGMA) -> np.ndarray:
+def local_mean(values: np.ndarray, mask: np.ndarray, sigma: float = BORDER_SIGMA / 2) -> np.ndarray:
     """Gaussian-weighted mean of (H, W, C) values over the pixels of `mask` around each pixel."""
     weight = mask.astype(np.float32)
     total = cv2.GaussianBlur(values * weight[..., None], (0, 0), sigma)
