@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from facerecon.fit.gaze import IRIS_CENTRES
 from facerecon.model.face_model import PartsModel
 from facerecon.render.rasterize import rasterize
 from facerecon.texture.bake import push_pull_fill
@@ -18,11 +19,10 @@ SCLERA = (226, 220, 212)
 PUPIL = (12, 10, 10)
 DEFAULT_IRIS = (92, 64, 44)  # brown, where the photo shows no iris
 COLOURS = {"mouth_socket": (70, 28, 32), "gums_tongue": (170, 80, 88), "teeth": (228, 220, 200)}
-# Seen from the eyeball's centre (radius ~12 mm): the iris (~11.8 mm across) spans ~29°, the pupil ~11°;
-# the iris darkens towards its rim (the limbal ring) beyond ~24°.
+# Angles from the eyeball's axis, seen from its centre: the iris within 29°, the pupil within 11°, the iris
+# darkening towards its rim (the limbal ring) beyond 24° (chosen by eye on renders of ICT's ~15 mm eyeball).
 IRIS_ANGLE, PUPIL_ANGLE, LIMBUS_ANGLE = 29.0, 11.0, 24.0
 PUPIL_SHARE = 0.38  # pupil radius / iris radius in the photo, skipped when the iris colour is sampled
-IRIS_LEFT, IRIS_RIGHT = 473, 468  # MediaPipe's iris centres: the subject's left (image right) and right eye
 
 
 class PartsTexturer:
@@ -65,7 +65,7 @@ def iris_colour(pixels: np.ndarray, landmarks: np.ndarray | None) -> tuple[int, 
         return DEFAULT_IRIS
     h, w = pixels.shape[:2]
     samples = []
-    for centre_id in (IRIS_RIGHT, IRIS_LEFT):
+    for centre_id in IRIS_CENTRES.values():
         centre = landmarks[centre_id, :2]
         radius = float(np.linalg.norm(landmarks[centre_id + 1 : centre_id + 5, :2] - centre, axis=1).mean())
         if radius < 1.5:
