@@ -1,9 +1,9 @@
 """Gaze from MediaPipe's iris points: each eyeball turned about its centre so its iris lands where the photo's is.
 
-The fitted head places each eyeball (a sphere through its sclera); the ray through the photo's iris centre
-meets that sphere at the iris, and the turn from the eyeball's rest axis to that point is the eye's
-rotation (in model space, within MAX_GAZE). ICT's eyeLook shapes move only the lids, so the eyeballs are
-turned here.
+The fitted head places each eyeball (PartsModel.eye_frame: the sphere through its vertices, the axis to its
+cornea); the ray through the photo's iris centre meets that sphere where the iris is, and the turn from the
+rest axis to that point is the eye's rotation (in model space, within MAX_GAZE). ICT's eyeLook shapes move
+only the lids, so the eyeballs are turned here.
 """
 
 from __future__ import annotations
