@@ -80,10 +80,11 @@ class PartsModel(LinearShapeModel):
         self.faces, self.uv, self.face_uv = _topology(data, "parts_")
         self.triangle_part = np.asarray(data["parts_triangle_part"], dtype=np.int64)
         self.names: list[str] = [str(n) for n in data["part_names"]]
+        self._vertices = {name: np.unique(self.faces[self.triangle_part == i]) for i, name in enumerate(self.names)}
 
     def vertices_of(self, name: str) -> np.ndarray:
         """Ids of the vertices of one part."""
-        return np.unique(self.faces[self.triangle_part == self.names.index(name)])
+        return self._vertices[name]
 
     def eye_frame(self, vertices: np.ndarray, eye: str) -> tuple[np.ndarray, np.ndarray, float]:
         """Centre (3,), unit axis (3,) and radius of an eyeball ("eye_left" or "eye_right") at these part
