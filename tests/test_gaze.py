@@ -14,26 +14,38 @@ from facerecon.fit.gaze import eye_rotations, gaze_angles, turn_eyes
 from facerecon.parameters import FitResult
 from facerecon.render.render import over_background, render
 from facerecon.render.shade import AMBIENT
+from facerecon.video import reconstruct_video
 
 EYES = ("eye_left", "eye_right")
 
 
 @pytest.fixture(scope="module")
-def read_gaze(astronaut, model):
-    """(yaw, pitch) of the eyes -> the mean (yaw, pitch) read back from a render of them."""
+def scene(astronaut, model):
+    """The sample's fit, posed frontally in a 512² camera, and a renderer of it with its eyes turned."""
     face = astronaut[0]
     expression = np.array(list(face.expression.values()))
     camera = PerspectiveCamera.for_image(512, 512)
     fit = FitResult(euler_to_matrix(0, 5, 0), np.array([0.0, -3.0, -45.0]), face.identity, expression, camera)
     rest = fit.model_vertices(model.parts)
 
-    def read(yaw: float, pitch: float) -> np.ndarray:
+    def rendered(yaw: float, pitch: float) -> np.ndarray:
         truth = dict.fromkeys(EYES, euler_to_matrix(yaw, pitch, 0))
         turned = replace(face, parts=replace(face.parts, vertices=turn_eyes(model.parts, rest, truth)))
         vertices, faces, surface = one_textured_mesh(turned.meshes)
         with torch.no_grad():
             out = render(torch.from_numpy(fit.to_camera(vertices)).float(), faces, camera, surface, AMBIENT)
-        found = detect_faces(np.rint(over_background(out, 128.0)).astype(np.uint8), max_faces=1)
+        return np.rint(over_background(out, 128.0)).astype(np.uint8)
+
+    return fit, rest, rendered
+
+
+@pytest.fixture(scope="module")
+def read_gaze(scene, model):
+    """(yaw, pitch) of the eyes -> the mean (yaw, pitch) read back from a render of them."""
+    fit, rest, rendered = scene
+
+    def read(yaw: float, pitch: float) -> np.ndarray:
+        found = detect_faces(rendered(yaw, pitch), max_faces=1)
         assert found and found[0].landmarks is not None
         rotations = eye_rotations(model.parts, rest, fit, found[0].landmarks)
         return np.mean([gaze_angles(rotations[eye]) for eye in EYES], axis=0)
@@ -50,3 +62,12 @@ def test_eyes_turn_where_the_rendered_irises_look(read_gaze, yaw, pitch):
     truth = yaw or pitch
     assert moved[turned] * np.sign(truth) > abs(truth) / 4, moved
     assert abs(moved[other]) < abs(moved[turned]), moved
+
+
+def test_video_follows_the_eyes(scene):
+    """A clip whose eyes look left, then right: the per-frame gaze (the Live Link CSV's eye columns)."""
+    _, _, rendered = scene
+    clip = [rendered(-20, 0)] * 6 + [rendered(20, 0)] * 6
+    video = reconstruct_video(clip, 25.0, smoothing=False)
+    yaw = video.gaze[:, :, 0].mean(axis=1)
+    assert yaw[6:].mean() - yaw[:6].mean() > 10, yaw

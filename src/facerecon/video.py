@@ -32,6 +32,7 @@ from facerecon.errors import (
     NotAFileError,
     UnreadableImageError,
 )
+from facerecon.fit.gaze import eye_rotations, gaze_angles
 from facerecon.fit.tracking import ExpressionTracker
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
@@ -57,6 +58,7 @@ class VideoReconstruction:
     translations: np.ndarray  # (T, 3) cm, smoothed
     detected: np.ndarray  # (T,) bool: a face was found in this frame
     landmarks68: np.ndarray  # (T, 68, 2) pixels, projected from the smoothed fit
+    gaze: np.ndarray  # (T, 2, 2) degrees: eye_left, eye_right x yaw, pitch from rest (0 where not read)
     camera: PerspectiveCamera
     reference: Reconstruction  # the most frontal keyframe, textured: the GLB's mesh and texture
     stats: dict = field(default_factory=dict)
@@ -146,10 +148,12 @@ def reconstruct_video(
 
     raw_expression, rotvecs, translations = _hold_missing(fits)
     expression = raw_expression
+    gaze = _gaze(model, faces, fits)
     if smoothing:
         expression = np.clip(one_euro(raw_expression, fps), 0.0, 1.0)
         rotvecs = one_euro(rotvecs, fps)
         translations = one_euro(translations, fps)
+        gaze = one_euro(gaze.reshape(len(gaze), -1), fps).reshape(gaze.shape)
     rotations = Rotation.from_rotvec(rotvecs).as_matrix()
 
     reference_id = min(key_ids, key=lambda i: abs(matrix_to_euler(fits[i].rotation)[0]))
@@ -168,6 +172,7 @@ def reconstruct_video(
         expression=expression,
         expression_raw=raw_expression,
         rotations=rotations,
+        gaze=gaze,
         translations=translations,
         detected=detected,
         landmarks68=landmarks68,
@@ -259,6 +264,26 @@ def _project_landmarks(
 ) -> np.ndarray:  # fmt: skip
     fit = FitResult(rotation, translation, identity, expression, camera)
     return fit.to_screen(fit.model_vertices(model.landmarks68_model))[:, :2]
+
+
+def _gaze(model: FaceModel, faces: list[DetectedFace | None], fits: list[FitResult | None]) -> np.ndarray:
+    """(T, 2, 2) eye turns (facerecon.fit.gaze) per frame; frames without a face or an iris hold the
+    nearest frame's, or 0 where no frame has one."""
+    out = np.full((len(fits), 2, 2), np.nan)
+    fitted = [(t, face, fit) for t, (face, fit) in enumerate(zip(faces, fits, strict=True)) if fit is not None]
+    if model.parts is not None and fitted:
+        # The eyeballs' shape depends on the identity only, which every frame shares.
+        eyes = fitted[0][2].model_vertices(model.parts)
+        for t, face, fit in fitted:
+            turns = eye_rotations(model.parts, eyes, fit, face.landmarks)
+            for k, eye in enumerate(("eye_left", "eye_right")):
+                if eye in turns:
+                    out[t, k] = gaze_angles(turns[eye])
+    read = np.flatnonzero(~np.isnan(out[:, 0, 0]))
+    if not len(read):
+        return np.zeros_like(out)
+    nearest = read[np.abs(np.arange(len(out))[:, None] - read[None]).argmin(axis=1)]
+    return np.nan_to_num(out[nearest])
 
 
 def _lost(fit: FitResult, face: DetectedFace) -> bool:

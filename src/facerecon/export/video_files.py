@@ -26,18 +26,20 @@ def arkit_csv(video: VideoReconstruction) -> str:
     Link Face's capitalised spelling (eyeBlinkLeft -> EyeBlinkLeft), then head and eye rotations in radians.
 
     Head yaw, pitch and roll are the fitted pose's (facerecon.camera's angles; ARKit's face axes are ours:
-    +X the subject's left, +Y up, +Z out of the face). The eyes' rotations are 0: gaze is not fitted yet.
+    +X the subject's left, +Y up, +Z out of the face). The eyes' yaw and pitch are their turns from rest read
+    from MediaPipe's iris points (facerecon.fit.gaze; ARKit's leftEye is the subject's left); roll is 0.
     """
     header = ["Timecode", "BlendShapeCount"] + [name[0].upper() + name[1:] for name in video.names]
     rows = [",".join([*header, *HEAD_AND_EYES])]
     fps = video.fps
     count = len(video.names) + len(HEAD_AND_EYES)
-    for t, (weights, rotation) in enumerate(zip(video.expression, video.rotations, strict=True)):
+    for t, (weights, rotation, gaze) in enumerate(zip(video.expression, video.rotations, video.gaze, strict=True)):
         seconds = t / fps
         h, m, s = int(seconds // 3600), int(seconds // 60 % 60), int(seconds % 60)
         frame = round((seconds - int(seconds)) * fps)
         head = np.radians(matrix_to_euler(rotation))
-        values = ",".join(f"{w:.5f}" for w in [*weights, *head, *np.zeros(6)])
+        eyes = [angle for yaw, pitch in np.radians(gaze) for angle in (yaw, pitch, 0.0)]
+        values = ",".join(f"{w:.5f}" for w in [*weights, *head, *eyes])
         rows.append(f"{h:02d}:{m:02d}:{s:02d}:{frame:02d}.000,{count},{values}")
     return "\n".join(rows) + "\n"
 
@@ -54,6 +56,7 @@ def frames_jsonl(video: VideoReconstruction) -> str:
                      "rotation": np.round(video.rotations[t], 6).tolist(),
                      "translation": np.round(video.translations[t], 4).tolist()},
             "expression": {n: round(float(w), 5) for n, w in zip(video.names, video.expression[t], strict=True)},
+            "gaze": {eye: np.round(video.gaze[t, k], 2).tolist() for k, eye in enumerate(("eye_left", "eye_right"))},
             "landmarks68": np.round(video.landmarks68[t], 2).tolist(),
         }  # fmt: skip
         lines.append(json.dumps(record, allow_nan=False))
