@@ -38,3 +38,15 @@ def test_mirrored_side_meets_the_seen_side_without_a_step(model):
     texels = rasterize(uv, model.face_uv, 512, 512)
     head_only = texels.mask & (texels.tri >= model.n_face_triangles)
     assert head_only.sum() > 10_000 and not (baked.mirrored & head_only).any()
+
+
+def test_a_smiles_teeth_stay_off_the_lips(astronaut, model):
+    """The sample smiles with her teeth showing; the photo's pixels inside the inner lip line are not lip."""
+    texture = astronaut[0].texture
+    size = texture.shape[0]
+    uv = np.einsum("nk,nkd->nd", model.landmarks68.bary, model.uv[model.face_uv[model.landmarks68.tri]])
+    outer_lips = np.column_stack([uv[48:60, 0] * size, (1 - uv[48:60, 1]) * size]).astype(np.int32)
+    lips = cv2.fillPoly(np.zeros((size, size), np.uint8), [outer_lips], 1).astype(bool)
+    colours = texture[lips].astype(int)
+    teeth_white = (colours.min(axis=1) > 150) & (np.ptp(colours, axis=1) < 40)
+    assert lips.sum() > 5000 and teeth_white.mean() < 0.02  # 11 % before the inner lip line was used

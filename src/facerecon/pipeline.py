@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from facerecon.camera import PerspectiveCamera, matrix_to_euler
-from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
+from facerecon.detect.mediapipe_faces import INNER_LIPS, DetectedFace, detect_faces
 from facerecon.errors import NoFaceError
 from facerecon.export.overlay import draw_overlay
 from facerecon.fit.gaze import eye_rotations, gaze_angles, turn_eyes
@@ -122,7 +122,8 @@ def build_reconstruction(
     model, fit, vertices = scene.model, scene.fit, scene.vertices
     baker = _baker(model, texture_size)
     landmarks68 = landmark_fitter(model).landmarks68(fit, vertices)
-    baked = baker.bake(loaded.pixels, scene)
+    open_mouth = None if face.landmarks is None else face.landmarks[INNER_LIPS, :2]
+    baked = baker.bake(loaded.pixels, scene, open_mouth)
     albedo_texture = rendered = None
     if appearance is not None:
         albedo_texture = delit_albedo(baker, baked, scene.normals, appearance.lighting)

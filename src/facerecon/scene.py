@@ -71,6 +71,15 @@ class FaceScene:
         in_front = screen[:, 2] <= depth[yi, xi] * (1 + DEPTH_TOLERANCE)
         return inside & in_front & (facing > MIN_FACING)
 
+    def inside(self, polygon: np.ndarray, screen: np.ndarray) -> np.ndarray:
+        """(N,) bool: which frame positions (N, 2+) fall inside a polygon (M, 2) given in photo pixels."""
+        mask = np.zeros(self.fragments.depth.shape, dtype=np.uint8)
+        corners = np.rint(self.window.to_crop(polygon) * 16).astype(np.int32)  # 4 bits of sub-pixel precision
+        cv2.fillPoly(mask, [corners], 1, cv2.LINE_8, 4)
+        xi = np.clip(np.rint(screen[:, 0]), 0, mask.shape[1] - 1).astype(np.intp)
+        yi = np.clip(np.rint(screen[:, 1]), 0, mask.shape[0] - 1).astype(np.intp)
+        return mask[yi, xi].astype(bool)
+
     def at(self, weights: csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Frame position (N, 3) and facing cosine (N,) of surface points given by a sparse (N, V) matrix of
         barycentric weights, interpolated from their triangles' corners (a triangle spans a pixel or two: the

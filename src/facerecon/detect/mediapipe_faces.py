@@ -22,6 +22,8 @@ CROP_MIN_SIDE = 256  # pixels: smaller crops are upscaled before FaceMesh
 DUPLICATE_IOU = 0.5
 BOX_ONLY_SCORE = 0.8  # detector confidence needed to keep a face FaceMesh could not read
 MIN_TILE = 96  # pixels: the smallest tile the detector is run on
+# The inner lip line of the 478 points, as one closed polygon (upper lip left to right, lower right to left).
+INNER_LIPS = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95]
 # MediaPipe's graphs are shared (built once) and not safe to run from two threads at once (the web app
 # serves concurrent users): one at a time.
 _GRAPH_LOCK = threading.Lock()

@@ -62,13 +62,19 @@ class TextureBaker:
         self.texel_weights = csr_matrix((bary.ravel(), model.faces[tri].ravel(), rows), shape=shape)
         self.mirror_weights = csr_matrix((bary.ravel(), model.mirror[model.faces[tri]].ravel(), rows), shape=shape)
 
-    def bake(self, image: np.ndarray, scene: FaceScene) -> BakedTexture:
-        """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene)."""
+    def bake(self, image: np.ndarray, scene: FaceScene, open_mouth: np.ndarray | None = None) -> BakedTexture:
+        """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene); open_mouth: the photo's
+        inner lip line (M, 2) pixels, inside which the photo shows teeth or mouth, never skin: no texel takes
+        a colour from there (the fitted lips may cover it where the photo's mouth is open wider)."""
         screen, facing = scene.at(self.texel_weights)
         direct = scene.sees(screen, facing)
+        if open_mouth is not None:
+            direct &= ~scene.inside(open_mouth, screen)
         todo = np.flatnonzero(~direct & self.in_face_region)
         mirror_screen, mirror_facing = scene.at(self.mirror_weights[todo])
         mirrored = scene.sees(mirror_screen, mirror_facing) & (mirror_facing > MIRROR_FEATHER[0])
+        if open_mouth is not None:
+            mirrored &= ~scene.inside(open_mouth, mirror_screen)
         texels = np.concatenate([np.flatnonzero(direct), todo[mirrored]])
         colour = scene.photo_colors(image, np.concatenate([screen[direct], mirror_screen[mirrored]]),
                                     SOURCE_OVERSAMPLING * self.size)  # fmt: skip
