@@ -123,18 +123,18 @@ def build_reconstruction(
     baker = _baker(model, texture_size)
     landmarks68 = landmark_fitter(model).landmarks68(fit, vertices)
     open_mouth = None if face.landmarks is None else face.landmarks[INNER_LIPS, :2]
+    parts = build_parts(model, fit, loaded.pixels, face.landmarks)
+    timer.lap("parts_s")
     baked = baker.bake(loaded.pixels, scene, open_mouth)
     albedo_texture = rendered = None
     if appearance is not None:
         albedo_texture = delit_albedo(baker, baked, scene.normals, appearance.lighting)
-        rendered = scene.render_in_photo(appearance)
+        rendered = scene.render_in_photo(appearance, parts)
     timer.lap("texture_s")
     # The wireframe is MediaPipe's topology on our fitted surface: light enough to read over the photo.
     wire = fit.to_screen(surface_points(vertices, model.faces, model.mediapipe.tri, model.mediapipe.bary))
     overlay = draw_overlay(loaded.pixels, wire, model.mediapipe_faces, landmarks68[:, :2])
     timer.lap("overlay_s")
-    parts = build_parts(model, fit, loaded.pixels, face.landmarks)
-    timer.lap("parts_s")
     yaw, pitch, roll = matrix_to_euler(fit.rotation)
     return Reconstruction(
         vertices=vertices.astype(np.float32),
@@ -167,7 +167,8 @@ def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks:
     if model.parts is None:
         return None
     vertices = fit.model_vertices(model.parts)
-    texture = _parts_texturer(model).paint(vertices, iris_colour(pixels, landmarks))
+    texturer = _parts_texturer(model)
+    colours = texturer.colours(vertices, iris_colour(pixels, landmarks))
     rotations = eye_rotations(model.parts, vertices, fit, landmarks)
     return Parts(
         names=model.parts.names,
@@ -176,7 +177,8 @@ def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks:
         triangle_part=model.parts.triangle_part,
         uv=model.parts.uv,
         face_uv=model.parts.face_uv,
-        texture=texture,
+        texture=texturer.paint(colours),
+        vertex_colors=colours,
         expression_basis=model.parts.expression_basis.numpy(),
         gaze={eye: gaze_angles(rotation) for eye, rotation in rotations.items()},
     )

@@ -35,6 +35,7 @@ class Parts:
     uv: np.ndarray  # (T, 2) float32
     face_uv: np.ndarray  # (G, 3) int64
     texture: np.ndarray  # (S, S, 3) uint8
+    vertex_colors: np.ndarray  # (P, 3) uint8, what the texture was painted from
     expression_basis: np.ndarray = field(repr=False)  # (E, P, 3) cm, in the order of Reconstruction.expression
     # Per eye whose iris MediaPipe found: (yaw, pitch) degrees of its turn from rest, in the head's frame.
     gaze: dict[str, tuple[float, float]] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from facerecon.metrics import bbox_of
 from facerecon.model.face_model import FaceModel
 from facerecon.model.surface import vertex_normals
 from facerecon.parameters import Appearance, FitResult
+from facerecon.reconstruction import Parts
 from facerecon.render.rasterize import Fragments, rasterize
 from facerecon.render.render import Surface, render, to_rgba8
 
@@ -98,33 +99,39 @@ class FaceScene:
             image, xy = source.warp(image), screen[:, :2] * np.float32(max_side / window.size)
         return bilinear_sample(image, xy[:, 0], xy[:, 1])
 
-    def render(self, appearance: Appearance) -> np.ndarray:
-        """The frame's RGBA (S, S, 4) uint8: fitted albedo x fitted lighting; alpha = coverage."""
+    def render(self, appearance: Appearance, parts: Parts | None = None) -> np.ndarray:
+        """The frame's RGBA (S, S, 4) uint8: fitted albedo x fitted lighting, alpha = coverage; with `parts`,
+        the eyes and the mouth's inside in their colours under the same light (rasterised with the skin)."""
+        vertices, faces, colours = self.camera_vertices, self.model.faces, appearance.albedo
+        if parts is not None:
+            vertices = np.concatenate([vertices, self.fit.to_camera(parts.vertices)])
+            faces = np.concatenate([faces, parts.faces + len(self.camera_vertices)])
+            colours = np.concatenate([colours, parts.vertex_colors / 255.0])
         with torch.no_grad():
             out = render(
-                torch.from_numpy(self.camera_vertices).float(),
-                torch.from_numpy(self.model.faces),
+                torch.from_numpy(vertices).float(),
+                torch.from_numpy(faces),
                 self.camera,
-                Surface(vertex_colors=torch.from_numpy(appearance.albedo).float()),
+                Surface(vertex_colors=torch.from_numpy(colours).float()),
                 torch.from_numpy(appearance.lighting).float(),
-                self.fragments,
+                self.fragments if parts is None else None,
             )
         return to_rgba8(out)
 
-    def render_in_photo(self, appearance: Appearance) -> np.ndarray:
-        """The render at the photo's size, RGBA (H, W, 4) uint8, transparent outside the frame."""
+    def render_in_photo(self, appearance: Appearance, parts: Parts | None = None) -> np.ndarray:
+        """The render (with `parts`, see `render`) at the photo's size, RGBA (H, W, 4) uint8, transparent
+        outside the frame."""
         photo = self.fit.camera
         out = np.zeros((photo.height, photo.width, 4), dtype=np.uint8)
         w = self.window
         left, top = max(int(np.floor(w.x0)), 0), max(int(np.floor(w.y0)), 0)
-        right, bottom = (
-            min(int(np.ceil(w.x0 + w.side)) + 1, photo.width),
-            min(int(np.ceil(w.y0 + w.side)) + 1, photo.height),
-        )
+        right = min(int(np.ceil(w.x0 + w.side)) + 1, photo.width)
+        bottom = min(int(np.ceil(w.y0 + w.side)) + 1, photo.height)
         if right > left and bottom > top:
             s = w.scale  # photo pixel (left + i, top + j) is frame pixel s * (left + i - x0), s * (top + j - y0)
             matrix = np.array([[s, 0, s * (left - w.x0)], [0, s, s * (top - w.y0)]])
-            out[top:bottom, left:right] = cv2.warpAffine(self.render(appearance), matrix, (right - left, bottom - top),
+            out[top:bottom, left:right] = cv2.warpAffine(self.render(appearance, parts), matrix,
+                                                         (right - left, bottom - top),
                                                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)  # fmt: skip
         return out
 

@@ -38,8 +38,8 @@ class PartsTexturer:
         rows = np.arange(0, 3 * len(tri) + 1, 3)
         self.weights = csr_matrix((bary.ravel(), parts.faces[tri].ravel(), rows), shape=(len(tri), len(parts.mean)))
 
-    def paint(self, vertices: np.ndarray, iris: tuple[int, int, int] = DEFAULT_IRIS) -> np.ndarray:
-        """(S, S, 3) uint8 texture of the parts at their fitted `vertices` (P, 3), model space."""
+    def colours(self, vertices: np.ndarray, iris: tuple[int, int, int] = DEFAULT_IRIS) -> np.ndarray:
+        """(P, 3) uint8 colour of each part vertex at its fitted position `vertices` (P, 3), model space."""
         parts = self.parts
         colours = np.zeros((len(vertices), 3), dtype=np.float32)
         for name, colour in COLOURS.items():
@@ -53,8 +53,12 @@ class PartsTexturer:
             ring = np.asarray(iris, dtype=np.float32) * (1 - 0.6 * rim)
             iris_or_sclera = np.where((angle < IRIS_ANGLE)[:, None], ring, SCLERA)
             colours[ids] = np.where((angle < PUPIL_ANGLE)[:, None], PUPIL, iris_or_sclera)
+        return np.clip(colours + 0.5, 0, 255).astype(np.uint8)
+
+    def paint(self, colours: np.ndarray) -> np.ndarray:
+        """(S, S, 3) uint8 texture of per-vertex colours (P, 3) in the parts' UV layout, gaps filled."""
         texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
-        texture[self.mask] = self.weights @ colours
+        texture[self.mask] = self.weights @ colours.astype(np.float32)
         return np.clip(push_pull_fill(texture, self.mask) + 0.5, 0, 255).astype(np.uint8)
 
 
