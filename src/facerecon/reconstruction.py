@@ -23,6 +23,13 @@ class TexturedMesh:
     expression_basis: np.ndarray | None  # (E, V, 3) cm
 
 
+def stacked_indices(indices: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """Index arrays into consecutive blocks of `sizes` items (the meshes' vertices or UVs), concatenated
+    with each shifted past the blocks before it: the indices of the merged mesh."""
+    offsets = np.cumsum([0, *sizes[:-1]])
+    return np.concatenate([index + offset for index, offset in zip(indices, offsets, strict=True)])
+
+
 @dataclass
 class Parts:
     """The eyeballs and the inside of the mouth, beside the skin: same pose, identity and expression, in

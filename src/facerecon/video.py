@@ -250,8 +250,7 @@ def _keyframes(detected: np.ndarray, count: int) -> list[int]:
 def _hold_missing(fits: list[FitResult | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(T, E) expressions, (T, 3) rotation vectors (continuous in sign), (T, 3) translations; frames
     without a fit copy the nearest frame that has one."""
-    have = [i for i, f in enumerate(fits) if f is not None]
-    nearest = [min(have, key=lambda j: abs(j - i)) for i in range(len(fits))]
+    nearest = _nearest([i for i, f in enumerate(fits) if f is not None], len(fits))
     expression = np.stack([fits[j].expression for j in nearest])
     translation = np.stack([fits[j].translation for j in nearest])
     rotvec = Rotation.from_matrix(np.stack([fits[j].rotation for j in nearest])).as_rotvec()
@@ -282,8 +281,13 @@ def _gaze(model: FaceModel, faces: list[DetectedFace | None], fits: list[FitResu
     read = np.flatnonzero(~np.isnan(out[:, 0, 0]))
     if not len(read):
         return np.zeros_like(out)
-    nearest = read[np.abs(np.arange(len(out))[:, None] - read[None]).argmin(axis=1)]
-    return np.nan_to_num(out[nearest])
+    return np.nan_to_num(out[_nearest(read, len(out))])  # an eye unread where the other was read: 0
+
+
+def _nearest(have: list[int] | np.ndarray, count: int) -> np.ndarray:
+    """For each of `count` frames, the nearest of the frames `have` (itself when it is one of them)."""
+    have = np.asarray(have)
+    return have[np.abs(np.arange(count)[:, None] - have[None]).argmin(axis=1)]
 
 
 def _lost(fit: FitResult, face: DetectedFace) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facerecon.reconstruction import Reconstruction, TexturedMesh
+from facerecon.reconstruction import Reconstruction, TexturedMesh, stacked_indices
 
 
 def vertex_colors(mesh: TexturedMesh) -> np.ndarray:
@@ -22,9 +22,8 @@ def vertex_colors(mesh: TexturedMesh) -> np.ndarray:
 
 def export_ply(recon: Reconstruction) -> bytes:
     meshes = recon.meshes
-    offsets = np.cumsum([0] + [len(m.vertices) for m in meshes])
     vertices = np.concatenate([m.vertices for m in meshes])
-    faces = np.concatenate([m.faces + offset for m, offset in zip(meshes, offsets, strict=False)])
+    faces = stacked_indices([m.faces for m in meshes], [len(m.vertices) for m in meshes])
     n, f = len(vertices), len(faces)
     header = (
         "ply\nformat binary_little_endian 1.0\ncomment facerecon face mesh, units: centimetres\n"

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
-from facerecon.reconstruction import Reconstruction, TexturedMesh
+from facerecon.reconstruction import Reconstruction, TexturedMesh, stacked_indices
 from facerecon.render.render import Surface, over_background, render
 from facerecon.render.shade import AMBIENT, sh_basis
 
@@ -60,10 +60,8 @@ def one_textured_mesh(meshes: list[TexturedMesh]) -> tuple[np.ndarray, torch.Ten
     for mesh in meshes:
         left = slots[id(mesh.texture)] * side
         atlas[:, left : left + side] = cv2.resize(mesh.texture, (side, side), interpolation=cv2.INTER_AREA)
-    vertex_offsets = np.cumsum([0] + [len(m.vertices) for m in meshes])
-    uv_offsets = np.cumsum([0] + [len(m.uv) for m in meshes])
     uv = np.concatenate([(m.uv + np.array([slots[id(m.texture)], 0.0])) / [len(slots), 1] for m in meshes])
-    faces = np.concatenate([m.faces + o for m, o in zip(meshes, vertex_offsets, strict=False)])
-    face_uv = np.concatenate([m.face_uv + o for m, o in zip(meshes, uv_offsets, strict=False)])
+    faces = stacked_indices([m.faces for m in meshes], [len(m.vertices) for m in meshes])
+    face_uv = stacked_indices([m.face_uv for m in meshes], [len(m.uv) for m in meshes])
     vertices = np.concatenate([m.vertices for m in meshes]).astype(np.float32)
     return vertices, torch.from_numpy(faces), Surface.textured(atlas, uv, face_uv)
