@@ -20,7 +20,8 @@ from facerecon.errors import FaceReconError, UnreadableImageError
 from facerecon.export.glb import export_glb
 from facerecon.export.json_export import export_json, reconstruction_from_dict
 from facerecon.export.obj import export_obj
-from facerecon.fit.landmark_fit import IDENTITY_LIMIT, LandmarkFitter
+from facerecon.fit.gauss_newton import IDENTITY_LIMIT
+from facerecon.fit.landmark_fit import LandmarkFitter
 from facerecon.io.image import load_image, to_rgb8_array
 from facerecon.io.pts import read_pts, write_pts
 from facerecon.reconstruction import Reconstruction

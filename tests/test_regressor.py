@@ -92,7 +92,7 @@ def test_training_steps_reduce_gcn_colour_error(training_samples, model, tmp_pat
                                         for i in range(len(colors))]))  # fmt: skip
     torch.manual_seed(0)
     net = TextureGCN(faces, n)
-    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    optimizer = torch.optim.Adam(net.parameters(), lr=5e-4)
     errors = []
     for _ in range(4):
         loss = tool.colour_error(net, colors, shown, hidden, shading, coarse, mirror).mean()

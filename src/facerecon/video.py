@@ -33,7 +33,6 @@ from facerecon.errors import (
     UnreadableImageError,
 )
 from facerecon.fit.gaze import eye_rotations, gaze_angles
-from facerecon.fit.tracking import ExpressionTracker
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.parameters import FitResult
@@ -129,14 +128,13 @@ def reconstruct_video(
         key_ids = _keyframes(candidates, keyframes)
         starts = [fitter.fit(faces[i].landmarks, camera) for i in key_ids]
         identity = fitter.fit_shared_identity([faces[i].landmarks for i in key_ids], camera, starts)
-        tracker = ExpressionTracker(fitter, identity)
         fits: list[FitResult | None] = []
         previous = None
         for i, face in enumerate(faces):
             fit = None
             if face is not None:
                 if previous is not None:
-                    fit = tracker.fit(face.landmarks, previous)
+                    fit = fitter.track(face.landmarks, previous)
                 if fit is None or _lost(fit, face):  # the first frame, after a gap, or a cut
                     fit = fitter.fit(face.landmarks, camera, identity=identity)
             fits.append(fit)

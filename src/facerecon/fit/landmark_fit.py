@@ -2,11 +2,11 @@
 
 Start: the regressor's guess, whose rotation a prior then holds more firmly the more the head is turned
 (MediaPipe's points lean frontal there); without one, PnP of the mean face's embedded MediaPipe points
-(OpenCV), which handles large yaw where gradient descent from a frontal pose stalls. Then L-BFGS on:
-reprojection error of the visible landmarks + a standard normal prior on identity + a [0, 1] box and an
-L1 sparsity prior on expressions. MediaPipe's face oval follows the outline of the face, so its points
-slide to the model's silhouette at each pose (fit.contour); other self-occluded points, judged from the
-model's normals, are weighted down.
+(OpenCV). Then damped Gauss-Newton (fit.gauss_newton) on: reprojection error of the visible landmarks +
+a standard normal prior on identity + a [0, 1] box and an L1 sparsity prior on expressions. MediaPipe's
+face oval follows the outline of the face, so its points slide to the model's silhouette at each pose
+(fit.contour); other self-occluded points, judged from the model's normals, are weighted down. The same
+solver fits one identity to several video frames and follows a face from frame to frame.
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ import torch
 from facerecon.camera import PerspectiveCamera, axis_angle_to_matrix, matrix_to_euler
 from facerecon.errors import NoFaceError
 from facerecon.fit.contour import IBUG_JAW, MEDIAPIPE_OVAL, Contour
+from facerecon.fit.gauss_newton import EXPRESSION_L1, IDENTITY_LIMIT, IDENTITY_PRIOR, GaussNewton, View
 from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
 from facerecon.parameters import FitResult
 
 N_MESH_LANDMARKS = 468  # MediaPipe points 468-477 are irises, which are not on the skin
-IDENTITY_PRIOR = 2e-5  # per squared standard deviation
-EXPRESSION_L1 = 2e-4
 EXPRESSION_BOX = 1.0
-IDENTITY_LIMIT = 4.0  # standard deviations: the model's valid range, enforced after every fit
 VISIBILITY_SHARPNESS = 0.08  # cosine width of the soft visible/occluded switch
 ROTATION_PRIOR = 0.1  # towards the regressor's rotation, per rad² x sin²(yaw); tuned on synthetic profiles
+FIT_STEPS = 4  # Gauss-Newton steps of a photo's fit
+TRACK_STEPS = 2  # from the last video frame (4 gave the same figures in benchmarks/video.py)
 
 
 @dataclass
@@ -44,7 +44,6 @@ class FaceParameters:
     translation: torch.Tensor  # (3,) cm
     identity: torch.Tensor  # (K,)
     expression: torch.Tensor  # (E,)
-    rotation_prior: float = 0.0  # weight of a pull towards base_rotation (per squared radian)
 
     @classmethod
     def start(cls, rotation: np.ndarray, translation: np.ndarray, identity: np.ndarray, expression: np.ndarray):
@@ -69,8 +68,7 @@ class FaceParameters:
         """Standard normal on identity, L1 sparsity and a soft [0, 1] box on expressions."""
         box = torch.relu(-self.expression) + torch.relu(self.expression - 1)
         return (
-            self.rotation_prior * self.delta_rotation.pow(2).sum()
-            + IDENTITY_PRIOR * self.identity.pow(2).sum()
+            IDENTITY_PRIOR * self.identity.pow(2).sum()
             + EXPRESSION_L1 * self.expression.abs().sum()
             + EXPRESSION_BOX * box.pow(2).sum()
         )
@@ -122,6 +120,7 @@ class LandmarkFitter:
         normals = surface_points(normals, model.faces, model.mediapipe.tri, model.mediapipe.bary)
         self.normals = torch.from_numpy(normals / np.linalg.norm(normals, axis=1, keepdims=True)).float()
         self.mean_points = embedded.mean.numpy().astype(np.float64)
+        self.solver = GaussNewton(self.points_model)
 
     def correspondence(self, params: FaceParameters, camera: PerspectiveCamera) -> torch.Tensor:
         """(468,) row of points_model for each MediaPipe point at this pose: the oval on the silhouette."""
@@ -150,90 +149,61 @@ class LandmarkFitter:
         self,
         landmarks: np.ndarray,
         camera: PerspectiveCamera,
-        iterations: int = 60,
+        *,
         identity: np.ndarray | None = None,
         start: FitResult | None = None,
     ) -> FitResult:
         """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters. With `identity`
         given (e.g. shared by the frames of a video), only pose and expression are fitted. `start` (the
-        regressor's guess) replaces the PnP pose and the mean face as the starting point.
-
-        Each stage that ends in a non-finite state is undone (the fit keeps the last good state and
-        records it in stats["fallback"]); parameters end clamped to the model's valid range.
-        """
+        regressor's guess) replaces the PnP pose and the mean face as the starting point."""
         began = time.perf_counter()
         if not np.isfinite(landmarks[:N_MESH_LANDMARKS, :2]).all():
             raise NoFaceError("the face's landmarks are not finite numbers")
-        term = LandmarkTerm(self, landmarks, camera)
-        fixed_identity = identity is not None
         if start is not None:
-            identity = identity if fixed_identity else start.identity
-            params = FaceParameters.start(start.rotation, start.translation, identity, start.expression)
+            view, term = self.view(landmarks, camera, start)
             # MediaPipe's points lean frontal as the head turns; the regressor learned the true pose.
-            yaw = math.radians(matrix_to_euler(start.rotation)[0])
-            params.rotation_prior = ROTATION_PRIOR * math.sin(yaw) ** 2
+            view.rotation_prior = ROTATION_PRIOR * math.sin(math.radians(matrix_to_euler(start.rotation)[0])) ** 2
+            view.prior_rotation = start.rotation
+            first = start.identity
         else:
-            rot0, trans0 = self.pnp_start(term.observed.numpy(), camera)
-            identity = identity if fixed_identity else np.zeros(self.points_model.n_identity)
-            params = FaceParameters.start(rot0, trans0, identity, np.zeros(self.points_model.n_expression))
-        free = [t for t in params.tensors() if not (fixed_identity and t is params.identity)]
-        # The oval's correspondences are picked again at the start of each stage (one L-BFGS run for the
-        # shape: splitting it into rounds to re-pick more often lost the optimiser's history and accuracy).
-        stages = [
-            ("pose", params.tensors()[:2], start is not None, 15),  # the rotation prior, when there is one
-            ("shape", free, True, iterations),
-            ("refine", free, True, iterations // 2),
-        ]
-        evaluations, fallbacks = 0, []
-        for name, tensors, with_prior, steps in stages:
-            saved = params.snapshot()
-            term.update(params)
-            optimizer = torch.optim.LBFGS(tensors, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+            n_identity, n_expression = self.points_model.n_identity, self.points_model.n_expression
+            rotation, translation = self.pnp_start(np.asarray(landmarks[:N_MESH_LANDMARKS, :2]), camera)
+            mean_face = FitResult(rotation, translation, np.zeros(n_identity), np.zeros(n_expression), camera, {})
+            view, term = self.view(landmarks, camera, mean_face)
+            first = mean_face.identity
+        fixed = identity is not None
+        fitted = self.solver.solve([view], identity if fixed else first, not fixed, FIT_STEPS)
+        return self.result(view, term, fitted, {"seconds": time.perf_counter() - began})
 
-            def closure(with_prior: bool = with_prior, optimizer: torch.optim.Optimizer = optimizer) -> torch.Tensor:
-                nonlocal evaluations
-                evaluations += 1
-                optimizer.zero_grad()
-                loss = term(params) + (params.prior() if with_prior else 0.0)
-                loss.backward()
-                return loss
-
-            optimizer.step(closure)
-            if not params.is_finite():
-                params.restore(saved)
-                fallbacks.append(name)
-        params.clamp_to_model_range()
-        stats = term.statistics(params) | {"evaluations": evaluations, "seconds": time.perf_counter() - began}
-        if fallbacks:
-            stats["fallback"] = f"diverged in stage(s) {', '.join(fallbacks)}; kept the last good state"
-        return params.result(camera, stats)
+    def track(self, landmarks: np.ndarray, previous: FitResult) -> FitResult:
+        """A video frame's pose and expression from the previous frame's fit, its identity fixed."""
+        view, term = self.view(landmarks, previous.camera, previous)
+        self.solver.solve([view], previous.identity, False, TRACK_STEPS)
+        return self.result(view, term, previous.identity, {"method": "tracked"})
 
     def fit_shared_identity(
-        self, landmarks: list[np.ndarray], camera: PerspectiveCamera, starts: list[FitResult], iterations: int = 40
+        self, landmarks: list[np.ndarray], camera: PerspectiveCamera, starts: list[FitResult]
     ) -> np.ndarray:
         """One identity for several views of the same person (video keyframes): jointly with each view's
         own pose and expression, from their independent fits `starts`."""
-        identity = torch.tensor(np.mean([s.identity for s in starts], axis=0), dtype=torch.float32,
-                                requires_grad=True)  # fmt: skip
-        views = []
-        for points, start in zip(landmarks, starts, strict=True):
-            params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
-            params.identity = identity
-            term = LandmarkTerm(self, points, camera)
-            term.update(params)
-            views.append((params, term))
-        tensors = [identity] + [t for params, _ in views for t in params.tensors() if t is not identity]
-        optimizer = torch.optim.LBFGS(tensors, lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
+        views = [self.view(points, camera, start)[0] for points, start in zip(landmarks, starts, strict=True)]
+        return self.solver.solve(views, np.mean([s.identity for s in starts], axis=0), True, FIT_STEPS)
 
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = sum(term(params) + params.prior() for params, term in views) / len(views)
-            loss.backward()
-            return loss
+    def view(self, landmarks: np.ndarray, camera: PerspectiveCamera, start: FitResult) -> tuple[View, LandmarkTerm]:
+        """The solver's view of one photo, at `start`'s pose and expression, and its landmark term."""
+        term = LandmarkTerm(self, landmarks, camera)
 
-        optimizer.step(closure)
-        result = identity.detach().clamp(-IDENTITY_LIMIT, IDENTITY_LIMIT).numpy().astype(np.float64)
-        return result if np.isfinite(result).all() else np.mean([s.identity for s in starts], axis=0)
+        def repick(view: View, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            term.update(FaceParameters.start(view.rotation, view.translation, identity, view.expression))
+            return term.rows.numpy(), term.weights.numpy().astype(np.float64)
+
+        observed = term.observed.numpy().astype(np.float64)
+        view = View(observed, term.scale, camera, repick, start.rotation, start.translation, start.expression)
+        return view, term
+
+    def result(self, view: View, term: LandmarkTerm, identity: np.ndarray, stats: dict) -> FitResult:
+        params = FaceParameters.start(view.rotation, view.translation, identity, view.expression)
+        return params.result(view.camera, term.statistics(params) | stats)
 
     def pnp_start(self, observed: np.ndarray, camera: PerspectiveCamera) -> tuple[np.ndarray, np.ndarray]:
         """Pose of the mean face from its 468 embedded points (EPnP, then Levenberg-Marquardt)."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from facerecon.camera import PerspectiveCamera
-from facerecon.fit.landmark_fit import IDENTITY_LIMIT
+from facerecon.fit.gauss_newton import IDENTITY_LIMIT
 from facerecon.model.face_model import FaceModel
 from facerecon.nets.regressor import N_OUTPUTS, SLICES, rotation_from_6d, rotation_to_6d
 from facerecon.parameters import Appearance, FitResult

@@ -1,0 +1,57 @@
+"""The landmark fit on synthetic faces whose parameters are known: exact points give back the face."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facerecon.camera import PerspectiveCamera, euler_to_matrix, matrix_to_euler
+from facerecon.fit.landmark_fit import N_MESH_LANDMARKS, FaceParameters, LandmarkFitter
+from facerecon.metrics import scan_to_mesh
+from facerecon.parameters import FitResult
+
+CAMERA = PerspectiveCamera.for_image(512, 512)
+
+
+def exact_points(fitter: LandmarkFitter, identity: np.ndarray, expression: np.ndarray, yaw: float) -> np.ndarray:
+    """(478, 3) MediaPipe-like points of a face: its embedded points projected, the oval on its silhouette."""
+    params = FaceParameters.start(euler_to_matrix(yaw, 5.0, 0.0), np.array([0.0, 1.0, -60.0]), identity, expression)
+    rows = fitter.correspondence(params, CAMERA)
+    with torch.no_grad():
+        pixels = CAMERA.project(params.camera_points(fitter.points_model))[rows].numpy()
+    points = np.zeros((478, 3))
+    points[:N_MESH_LANDMARKS, :2] = pixels
+    return points
+
+
+def neutral(model, identity: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model(torch.tensor(identity).float()[None], torch.zeros(1, model.n_expression))[0].double().numpy()
+
+
+@pytest.mark.parametrize("yaw", [-30.0, 40.0])  # turned: a frontal view hides the depth
+def test_exact_points_give_back_the_shape_and_pose(model, yaw):
+    fitter = LandmarkFitter(model)
+    identity = np.clip(np.random.default_rng(int(yaw) + 100).standard_normal(model.n_identity), -2.5, 2.5)
+    fit = fitter.fit(exact_points(fitter, identity, np.zeros(model.n_expression), yaw), CAMERA)
+    truth = neutral(model, identity)
+    region = np.arange(model.n_face_vertices)
+    faces = model.faces[: model.n_face_triangles]
+    fitted_error = np.median(scan_to_mesh(truth, neutral(model, fit.identity), faces, region))
+    mean_error = np.median(scan_to_mesh(truth, neutral(model, np.zeros_like(identity)), faces, region))
+    assert fitted_error < 0.8 * mean_error  # the points carry the shape: the fit must take it
+    assert abs(matrix_to_euler(fit.rotation)[0] - yaw) < 2.5
+
+
+def test_a_frame_is_tracked_from_the_last_one(model):
+    fitter = LandmarkFitter(model)
+    identity = np.clip(np.random.default_rng(7).standard_normal(model.n_identity), -2.5, 2.5)
+    expression = np.zeros(model.n_expression)
+    expression[model.expression_names.index("jawOpen")] = 0.6
+    previous = FitResult(euler_to_matrix(10.0, 5.0, 0.0), np.array([0.0, 1.0, -60.0]), identity,
+                         np.zeros(model.n_expression), CAMERA)  # fmt: skip
+    tracked = fitter.track(exact_points(fitter, identity, expression, 14.0), previous)
+    assert tracked.expression[model.expression_names.index("jawOpen")] > 0.4
+    assert abs(matrix_to_euler(tracked.rotation)[0] - 14.0) < 1.5
+    np.testing.assert_allclose(tracked.identity, identity, atol=1e-6)
