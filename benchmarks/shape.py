@@ -26,37 +26,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from facerecon.camera import PerspectiveCamera, euler_to_matrix  # noqa: E402
 from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.metrics import scan_to_mesh  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.model.surface import surface_points  # noqa: E402
 from facerecon.pipeline import reconstruct  # noqa: E402
-from facerecon.render.render import Surface, over_background, render  # noqa: E402
+from facerecon.synthetic import neutral_shape, posed_head  # noqa: E402
 
-SIZE = 512
-DISTANCE = 60.0  # cm from the camera: the head spans about two thirds of the render
 SCAN_RADIUS = 9.0  # cm around the nose tip
-BACKGROUND = 120
 NOSE_TIP = 30  # of the 68 iBUG points, 0-based
-
-
-def neutral(model: FaceModel, identity: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        shape = model(torch.from_numpy(identity).float()[None], torch.zeros(1, model.n_expression))
-    return shape[0].numpy().astype(np.float64)
-
-
-def render_face(model: FaceModel, identity: np.ndarray, look, yaw: float, pitch: float) -> np.ndarray:
-    """The neutral face `identity` in `look`'s albedo texture and lighting, turned by yaw and pitch (degrees)."""
-    camera = PerspectiveCamera.for_image(SIZE, SIZE)
-    surface = Surface.textured(look.albedo_texture, look.uv, look.face_uv)
-    rotation = euler_to_matrix(yaw, pitch, 0)
-    vertices = neutral(model, identity) @ rotation.T + np.array([0.0, 1.0, -DISTANCE])
-    with torch.no_grad():
-        out = render(torch.from_numpy(vertices).float(), torch.from_numpy(model.faces), camera, surface,
-                     lighting=torch.from_numpy(np.asarray(look.lighting)).float())  # fmt: skip
-    return over_background(out, BACKGROUND).astype(np.uint8)
 
 
 def scan_region(model: FaceModel, truth: np.ndarray) -> np.ndarray:
@@ -70,14 +48,14 @@ def evaluate(job: tuple[np.ndarray, object, float, float, tuple[str, ...]]) -> d
     identity, look, yaw, pitch, modes = job
     torch.set_num_threads(1)
     model = load_face_model()
-    truth = neutral(model, identity)
+    truth = neutral_shape(model, identity)
     ids = scan_region(model, truth)
     faces = model.faces[: model.n_face_triangles]
-    photo = render_face(model, identity, look, yaw, pitch)
-    out = {"mean face": scan_to_mesh(truth, neutral(model, np.zeros_like(identity)), faces, ids)}
+    photo = posed_head(model, truth, look, yaw, pitch)[0]
+    out = {"mean face": scan_to_mesh(truth, neutral_shape(model, np.zeros_like(identity)), faces, ids)}
     for mode in modes:
         fitted = reconstruct(photo, max_faces=1, fast=mode == "fast", texture_size=256, model=model)[0]
-        out[mode] = scan_to_mesh(truth, neutral(model, fitted.identity), faces, ids)
+        out[mode] = scan_to_mesh(truth, neutral_shape(model, fitted.identity), faces, ids)
     return {k: (float(np.median(v)) * 10, float(v.mean()) * 10) for k, v in out.items()}
 
 

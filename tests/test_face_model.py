@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import ROOT, shared_path
 
+from facerecon.fit.contour import MEDIAPIPE_OVAL
 from facerecon.model.arkit import ARKIT_NAMES
 from facerecon.model.face_model import DEFAULT_ASSET, load_face_model
 from facerecon.model.surface import surface_points, vertex_normals
@@ -19,6 +20,19 @@ def test_asset_contents(model):
     assert len(model.landmarks68.tri) == 68 and len(model.mediapipe.tri) == 468
     assert np.allclose(model.landmarks68.bary.sum(1), 1) and np.allclose(model.mediapipe.bary.sum(1), 1)
     assert len(model.aflw21.tri) == 21 and np.allclose(model.aflw21.bary.sum(1), 1)
+    calibrated = model.mediapipe_calibrated
+    assert len(calibrated.tri) == 468 and np.allclose(calibrated.bary.sum(1), 1)
+    assert (calibrated.tri < model.n_face_triangles).all()  # on the face, where FaceMesh reads
+
+
+def test_calibrated_mediapipe_points_stay_near_their_registered_places(model):
+    mean = model.mean.numpy().astype(np.float64)
+    registered = surface_points(mean, model.faces, model.mediapipe.tri, model.mediapipe.bary)
+    calibrated = model.mediapipe_calibrated
+    moved = np.linalg.norm(surface_points(mean, model.faces, calibrated.tri, calibrated.bary) - registered, axis=1)
+    assert moved.max() < 1.0  # cm: FaceMesh's points are offset by millimetres, not moved elsewhere
+    assert np.allclose(moved[list(MEDIAPIPE_OVAL)], 0.0, atol=1e-5)  # the oval slides in the fit instead
+    assert np.median(moved) > 0.05  # the calibration is in the asset
 
 
 def test_calibrated_aflw21_points_keep_their_layout(model):

@@ -13,7 +13,8 @@ What it derives:
 - the 53 ICT expressions as ARKit's 52 blendshapes;
 - the 68 iBUG landmarks (ICT's vertex ids, or the calibrated embedding from tools/calibrate_landmarks68.py);
 - AFLW's 21 points as surface points calibrated by tools/calibrate_aflw21.py (for benchmarks/aflw21.py);
-- the 468 MediaPipe landmarks embedded on the surface by our rigid + non-rigid registration;
+- the 468 MediaPipe landmarks embedded on the surface by our rigid + non-rigid registration, and where
+  FaceMesh's points land on faces of known shape (tools/calibrate_mediapipe.py; the landmark fit uses these);
 - a left/right mirror map of the vertices (used to fill texture the photo cannot see);
 - the eyeballs and the inside of the mouth (socket, gums and tongue, teeth) as a second mesh whose identity
   and expression deltas follow the skin's coefficients.
@@ -63,6 +64,7 @@ PART_CELLS = {  # a 3 x 2 grid; both eyes share the sclera and iris cells
 }  # fmt: skip
 CALIBRATION = ROOT / "tools" / "landmarks68_calibrated.json"
 AFLW21_CALIBRATION = ROOT / "tools" / "aflw21_calibrated.json"  # from tools/calibrate_aflw21.py
+MEDIAPIPE_CALIBRATION = ROOT / "tools" / "mediapipe_calibrated.json"  # from tools/calibrate_mediapipe.py
 
 # Unambiguous points of both meshes used to start the registration: MediaPipe vertex -> iBUG 68 index
 # (outer and inner eye corners, nose tip, mouth corners, chin).
@@ -93,6 +95,7 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
     mp_tri, mp_bary = register_mediapipe(mp_vertices, mp_faces, mean, face_region, ict["landmarks68"])
     lm68_tri, lm68_bary = landmarks68(ict["landmarks68"], faces)
     aflw21 = json.loads(AFLW21_CALIBRATION.read_text())
+    detected = json.loads(MEDIAPIPE_CALIBRATION.read_text()) if MEDIAPIPE_CALIBRATION.exists() else {}
     identity_basis = identity_pca(ict["identity"][:, :N_KEPT_VERTICES]).astype(np.float32)
     return {
         "mean": mean.astype(np.float32),
@@ -109,6 +112,8 @@ def build(facekit: Path) -> dict[str, np.ndarray]:
         "mp_tri": mp_tri.astype(np.int32),
         "mp_bary": mp_bary.astype(np.float32),
         "mp_faces": mp_faces.astype(np.int32),
+        "mpcal_tri": np.array(detected.get("tri", mp_tri), dtype=np.int32),
+        "mpcal_bary": np.array(detected.get("bary", mp_bary), dtype=np.float32),
         "mirror": mirror_map(mean).astype(np.int32),
         **albedo_basis(faces, len(mean)),
         "n_face_vertices": np.array(N_FACE_VERTICES),

@@ -1,4 +1,5 @@
-"""Clips with known truth, for measuring the video path (tests and benchmarks/video.py)."""
+"""Pictures with known truth: clips for measuring the video path (tests and benchmarks/video.py) and posed
+heads of known shape (benchmarks/shape.py, tools/calibrate_mediapipe.py)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,29 @@ def animated_clip(model: FaceModel, textured: Reconstruction, weights: np.ndarra
             frame = over_background(out, BACKGROUND)
             frames.append(frame.astype(np.uint8))
     return frames
+
+
+def neutral_shape(model: FaceModel, identity: np.ndarray) -> np.ndarray:
+    """The model's vertices (V, 3) for `identity` with no expression, float64."""
+    with torch.no_grad():
+        shape = model(torch.from_numpy(np.asarray(identity)).float()[None], torch.zeros(1, model.n_expression))
+    return shape[0].double().numpy()
+
+
+def posed_head(
+    model: FaceModel, shape: np.ndarray, look: Reconstruction, yaw: float, pitch: float, size: int = 512,
+    distance: float = 60.0,
+) -> tuple[np.ndarray, np.ndarray, PerspectiveCamera]:  # fmt: skip
+    """The head `shape` (model-space vertices) wearing `look`'s de-lit albedo texture under its lighting,
+    turned by yaw and pitch (degrees), `distance` cm from the camera, rendered at size² over grey: the
+    picture (uint8), the head's camera-space vertices (V, 3) and the camera."""
+    camera = PerspectiveCamera.for_image(size, size)
+    surface = Surface.textured(look.albedo_texture, look.uv, look.face_uv)
+    vertices = shape @ euler_to_matrix(yaw, pitch, 0).T + np.array([0.0, 1.0, -distance])
+    with torch.no_grad():
+        out = render(torch.from_numpy(vertices).float(), torch.from_numpy(model.faces), camera, surface,
+                     lighting=torch.from_numpy(np.asarray(look.lighting)).float())  # fmt: skip
+    return over_background(out, BACKGROUND).astype(np.uint8), vertices, camera
 
 
 def example_curves(names: list[str], frames: int = 40) -> np.ndarray:

@@ -101,15 +101,16 @@ class FaceParameters:
 class LandmarkFitter:
     """Holds what is precomputed per model: the embedded landmark model, its rest normals and contours.
 
-    points_model holds MediaPipe's 468 embedded points followed by the candidate surface points their
-    face oval slides over; `correspondence` picks, per MediaPipe point, its row in it at the current pose.
+    points_model holds MediaPipe's 468 points, where FaceMesh puts them on faces of known shape
+    (model.mediapipe_calibrated), followed by the candidate surface points their face oval slides over; `correspondence` picks, per MediaPipe point, its row in it at the current pose.
     """
 
     def __init__(self, model: FaceModel):
         self.model = model
-        self.contour = Contour.build(model, model.mediapipe, MEDIAPIPE_OVAL)
+        points = model.mediapipe_calibrated
+        self.contour = Contour.build(model, points, MEDIAPIPE_OVAL)
         self.jaw = Contour.build(model, model.landmarks68, IBUG_JAW)
-        embedded = model.embedded(model.mediapipe)
+        embedded = model.embedded(points)
         candidates = model.embedded(self.contour.candidates)
         self.points_model = LinearShapeModel(
             *(torch.cat([getattr(embedded, k), getattr(candidates, k)], dim=-2)
@@ -117,7 +118,7 @@ class LandmarkFitter:
         )  # fmt: skip
         mean = model.mean.numpy().astype(np.float64)
         normals = vertex_normals(mean, model.faces)
-        normals = surface_points(normals, model.faces, model.mediapipe.tri, model.mediapipe.bary)
+        normals = surface_points(normals, model.faces, points.tri, points.bary)
         self.normals = torch.from_numpy(normals / np.linalg.norm(normals, axis=1, keepdims=True)).float()
         self.mean_points = embedded.mean.numpy().astype(np.float64)
         self.solver = GaussNewton(self.points_model)

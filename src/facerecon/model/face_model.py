@@ -112,7 +112,12 @@ class FaceModel(LinearShapeModel):
         self.faces, self.uv, self.face_uv = _topology(data, "")
         self.expression_names: list[str] = [str(n) for n in data["expression_names"]]
         self.landmarks68 = SurfaceEmbedding(data["lm68_tri"], data["lm68_bary"])
+        # MediaPipe's canonical mesh registered on ours (the regressor's points and anchor, the wireframe), and
+        # where FaceMesh's points land on faces of known shape (tools/calibrate_mediapipe.py): the fit's points.
         self.mediapipe = SurfaceEmbedding(data["mp_tri"], data["mp_bary"])
+        self.mediapipe_calibrated = (
+            SurfaceEmbedding(data["mpcal_tri"], data["mpcal_bary"]) if "mpcal_tri" in data else self.mediapipe
+        )
         # AFLW's 21 points as its annotators placed them (tools/calibrate_aflw21.py); for benchmarks/aflw21.py.
         self.aflw21 = SurfaceEmbedding(data["aflw21_tri"], data["aflw21_bary"])
         self.mediapipe_faces = np.asarray(data["mp_faces"], dtype=np.int64)
