@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--bbox", type=parse_bbox, metavar="x0,y0,x1,y1", help="only the face in this box (pixels)")
     rec.add_argument("--max-faces", type=positive_int, metavar="N", help="keep the N largest faces")
     mode = rec.add_mutually_exclusive_group()
-    mode.add_argument("--fast", action="store_true", help="the regressor's single pass, no optimisation")
+    mode.add_argument("--fast", action="store_true", help="regressor + 2 landmark steps, no photometric fit")
     mode.add_argument("--no-photometric", action="store_true", help="landmark fit only (no lighting/albedo)")
     rec.add_argument("--turntable", action="store_true", help="also write <stem>_turntable.gif")
     rec.add_argument(
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("input_dir", metavar="INPUT_DIR")
     batch.add_argument("-o", "--output", required=True, metavar="OUTPUT_DIR")
     batch.add_argument("--workers", type=positive_int, default=1, metavar="N", help="worker processes")
-    batch.add_argument("--fast", action="store_true", help="the regressor's single pass, 512² textures")
+    batch.add_argument("--fast", action="store_true", help="as reconstruct --fast, 512² textures")
     batch.add_argument("--formats", type=parse_formats, default=DEFAULT_FORMATS, metavar="LIST")
     batch.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                        help="run on a Ray cluster (ray://host:10001 or host:6379); alone: a local Ray")  # fmt: skip

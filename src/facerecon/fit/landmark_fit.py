@@ -102,7 +102,8 @@ class LandmarkFitter:
     """Holds what is precomputed per model: the embedded landmark model, its rest normals and contours.
 
     points_model holds MediaPipe's 468 points, where FaceMesh puts them on faces of known shape
-    (model.mediapipe_calibrated), followed by the candidate surface points their face oval slides over; `correspondence` picks, per MediaPipe point, its row in it at the current pose.
+    (model.mediapipe_calibrated), followed by the candidate surface points their face oval slides over;
+    `correspondence` picks, per MediaPipe point, its row in it at the current pose.
     """
 
     def __init__(self, model: FaceModel):
@@ -153,6 +154,7 @@ class LandmarkFitter:
         *,
         identity: np.ndarray | None = None,
         start: FitResult | None = None,
+        steps: int = FIT_STEPS,
     ) -> FitResult:
         """landmarks: (478, 2+) image pixels from MediaPipe; returns the fitted parameters. With `identity`
         given (e.g. shared by the frames of a video), only pose and expression are fitted. `start` (the
@@ -173,7 +175,7 @@ class LandmarkFitter:
             view, term = self.view(landmarks, camera, mean_face)
             first = mean_face.identity
         fixed = identity is not None
-        fitted = self.solver.solve([view], identity if fixed else first, not fixed, FIT_STEPS)
+        fitted = self.solver.solve([view], identity if fixed else first, not fixed, steps)
         return self.result(view, term, fitted, {"seconds": time.perf_counter() - began})
 
     def track(self, landmarks: np.ndarray, previous: FitResult) -> FitResult:
