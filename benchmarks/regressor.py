@@ -6,10 +6,10 @@ benchmarks/speed.py).
     python benchmarks/regressor.py fitting   [--every 3]       full fit from the regressor vs from the mean face
     python benchmarks/regressor.py profiles  --data DIR/samples.npz   held-out synthetic profiles
 
-accuracy: 68-point NME of the fast path and of the full fit (started from the regressor),
-per dataset and per yaw range (yaw of the full fit, or the regressor's where MediaPipe finds no
-landmarks). coverage: the AFW faces the landmark pipeline reads and those the regressor adds from
-detector boxes FaceMesh cannot read, per yaw range. fitting: landmark + photometric fit started from the
+accuracy: 68-point NME of the fast path and of the full fit, as reconstruct_face gives them (the
+texture at 64² to save time), per dataset and per yaw range of the full fit. coverage: the AFW faces
+the landmark pipeline reads and those the regressor adds from detector boxes FaceMesh cannot read, per
+yaw range. fitting: landmark + photometric fit started from the
 regressor vs from the PnP pose of the mean face: time, NME, render PSNR in the face mask; and the GCN's
 albedo against the coarse one in the same renders. profiles: on synthetic profiles made from HELEN test
 (tools/make_regressor_data.py --split test), per true-yaw range: the share of faces MediaPipe reads,
@@ -41,7 +41,7 @@ from facerecon.metrics import bbox_of, nme  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.nets.pretrained import regress  # noqa: E402
 from facerecon.parameters import Appearance, FitResult  # noqa: E402
-from facerecon.pipeline import _photometric_fitter, landmark_fitter  # noqa: E402
+from facerecon.pipeline import _photometric_fitter, landmark_fitter, reconstruct_face  # noqa: E402
 from facerecon.scene import FaceScene  # noqa: E402
 from facerecon.texture.refine import refine_albedo  # noqa: E402
 
@@ -57,27 +57,20 @@ def camera_of(pixels: np.ndarray) -> PerspectiveCamera:
 
 
 def accuracy(args: argparse.Namespace, model: FaceModel) -> None:
-    fitter, photometric = landmark_fitter(model), _photometric_fitter(model)
     print("| set | faces | MediaPipe reads | reconstructed | yaw range | faces | NME fast | NME full |")
     print("|---|---|---|---|---|---|---|---|")
     for dataset in ("helen_test", "afw"):
         rows = []
         for path, truth in annotated_faces(args.shared / "faces" / dataset, args.every):
-            pixels = load_image(path).pixels
-            faces = detect_faces(pixels, bbox=bbox_of(truth), keep_boxes=True)
+            loaded = load_image(path)
+            faces = detect_faces(loaded.pixels, bbox=bbox_of(truth), keep_boxes=True)
             if not faces:
                 rows.append(None)
                 continue
-            face, camera = faces[0], camera_of(pixels)
-            fast, appearance = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
-            full = fast
-            if face.landmarks is not None:
-                with torch.enable_grad():
-                    full = fitter.fit(face.landmarks, camera, start=fast)
-                    full, _ = photometric.fit(pixels, face.landmarks, full, appearance)
-            yaw = abs(matrix_to_euler(full.rotation)[0])
-            rows.append((face.landmarks is not None, yaw, nme(landmarks68(model, fast), truth),
-                         nme(landmarks68(model, full), truth)))  # fmt: skip
+            fast, full = (reconstruct_face(loaded, faces[0], fast=mode, texture_size=64, model=model)
+                          for mode in (True, False))  # fmt: skip
+            rows.append((faces[0].landmarks is not None, abs(full.pose["yaw"]), nme(fast.landmarks68, truth),
+                         nme(full.landmarks68, truth)))  # fmt: skip
         done = [r for r in rows if r is not None]
         read = sum(r[0] for r in done)
         for low, high in [(0, 91), *YAW_BINS]:
