@@ -13,7 +13,7 @@ from facerecon.camera import PerspectiveCamera, matrix_to_euler
 from facerecon.detect.mediapipe_faces import INNER_LIPS, DetectedFace, detect_faces
 from facerecon.errors import NoFaceError
 from facerecon.export.overlay import draw_overlay
-from facerecon.fit.gaze import eye_rotations, gaze_angles, turn_eyes
+from facerecon.fit.gaze import look_gaze, look_rotations, look_targets, looking, read_gaze, turn_eyes
 from facerecon.fit.landmark_fit import FIT_STEPS, LandmarkFitter
 from facerecon.fit.photometric import PhotometricFitter
 from facerecon.io.image import LoadedImage, load_image
@@ -103,6 +103,8 @@ def reconstruct_face(
             with torch.enable_grad():  # the photometric fit needs autograd even inside a caller's no_grad()
                 fit, appearance = _photometric_fitter(model).fit(loaded.pixels, face.landmarks, fit, appearance)
             timer.lap("photometric_s")
+    if model.parts is not None:  # the eyeLook weights say where the irises look, not what the lids did
+        fit = looking(fit, model.expression_names, read_gaze(model.parts, fit, face.landmarks))
     if not photometric:  # no lighting or albedo, whichever way the face was reconstructed
         appearance = None
     scene = FaceScene.build(fit, model)
@@ -167,25 +169,26 @@ def build_reconstruction(
 
 
 def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks: np.ndarray | None) -> Parts | None:
-    """The model's eyes and mouth with the fitted identity and expression, the eyes turned to where the
-    photo's irises look, textured with the photo's iris colour."""
+    """The model's eyes and mouth with the fitted identity and expression, the eyes turned as the fit's
+    eyeLook weights say (facerecon.fit.gaze), textured with the photo's iris colour."""
     if model.parts is None:
         return None
     vertices = fit.model_vertices(model.parts)
     texturer = _parts_texturer(model)
     colours = texturer.colours(vertices, iris_colour(pixels, landmarks))
-    rotations = eye_rotations(model.parts, vertices, fit, landmarks)
+    gaze = look_gaze(dict(zip(model.expression_names, fit.expression, strict=True)))
+    turns = look_targets(model.parts, vertices, model.expression_names)
     return Parts(
         names=model.parts.names,
-        vertices=turn_eyes(model.parts, vertices, rotations).astype(np.float32),
+        vertices=turn_eyes(model.parts, vertices, look_rotations(gaze)).astype(np.float32),
         faces=model.parts.faces,
         triangle_part=model.parts.triangle_part,
         uv=model.parts.uv,
         face_uv=model.parts.face_uv,
         texture=texturer.paint(colours),
         vertex_colors=colours,
-        expression_basis=model.parts.expression_basis.numpy(),
-        gaze={eye: gaze_angles(rotation) for eye, rotation in rotations.items()},
+        expression_basis=model.parts.expression_basis.numpy() + turns.astype(np.float32),
+        gaze=gaze,
     )
 
 

@@ -44,7 +44,7 @@ class Parts:
     texture: np.ndarray  # (S, S, 3) uint8
     vertex_colors: np.ndarray  # (P, 3) uint8, what the texture was painted from
     expression_basis: np.ndarray = field(repr=False)  # (E, P, 3) cm, in the order of Reconstruction.expression
-    # Per eye whose iris MediaPipe found: (yaw, pitch) degrees of its turn from rest, in the head's frame.
+    # Per eye: (yaw, pitch) degrees of its turn from rest in the head's frame, as the eyeLook weights say.
     gaze: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def mesh(self, name: str, members: tuple[str, ...]) -> TexturedMesh:

@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from facerecon.errors import (
     NotAFileError,
     UnreadableImageError,
 )
-from facerecon.fit.gaze import eye_rotations, gaze_angles
+from facerecon.fit.gaze import SIDES, eye_rotations, gaze_angles, look_weights
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.parameters import FitResult
@@ -145,19 +145,26 @@ def reconstruct_video(
         print(file=sys.stderr)
 
     raw_expression, rotvecs, translations = _hold_missing(fits)
-    expression = raw_expression
     gaze = _gaze(model, faces, fits)
+    # The eyeLook weights say where the irises look (facerecon.fit.gaze), not what the lids did.
+    look = [model.expression_names.index(name) for name in look_weights({})] if model.parts is not None else []
+    if look:
+        raw_expression[:, look] = _look_columns(gaze)
+    expression = raw_expression
     if smoothing:
         expression = np.clip(one_euro(raw_expression, fps), 0.0, 1.0)
         rotvecs = one_euro(rotvecs, fps)
         translations = one_euro(translations, fps)
         gaze = one_euro(gaze.reshape(len(gaze), -1), fps).reshape(gaze.shape)
+        if look:
+            expression[:, look] = _look_columns(gaze)
     rotations = Rotation.from_rotvec(rotvecs).as_matrix()
 
     reference_id = min(key_ids, key=lambda i: abs(matrix_to_euler(fits[i].rotation)[0]))
+    reference_fit = replace(fits[reference_id], expression=raw_expression[reference_id])  # its eyeLook weights
     reference = build_reconstruction(
         LoadedImage(kept[reference_id], None, f"frame {reference_id}"), faces[reference_id],
-        FaceScene.build(fits[reference_id], model),
+        FaceScene.build(reference_fit, model),
     )  # fmt: skip
     landmarks68 = np.stack([
         _project_landmarks(model, identity, expression[t], rotations[t], translations[t], camera)
@@ -273,13 +280,18 @@ def _gaze(model: FaceModel, faces: list[DetectedFace | None], fits: list[FitResu
         eyes = fitted[0][2].model_vertices(model.parts)
         for t, face, fit in fitted:
             turns = eye_rotations(model.parts, eyes, fit, face.landmarks)
-            for k, eye in enumerate(("eye_left", "eye_right")):
+            for k, eye in enumerate(SIDES):
                 if eye in turns:
                     out[t, k] = gaze_angles(turns[eye])
     read = np.flatnonzero(~np.isnan(out[:, 0, 0]))
     if not len(read):
         return np.zeros_like(out)
     return np.nan_to_num(out[_nearest(read, len(out))])  # an eye unread where the other was read: 0
+
+
+def _look_columns(gaze: np.ndarray) -> np.ndarray:
+    """(T, 8) the eyeLook weights, in look_weights' order, of (T, 2, 2) eye turns (eye_left, eye_right)."""
+    return np.array([list(look_weights(dict(zip(SIDES, turns, strict=True))).values()) for turns in gaze])
 
 
 def _nearest(have: list[int] | np.ndarray, count: int) -> np.ndarray:

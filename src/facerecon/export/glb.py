@@ -28,7 +28,7 @@ CM_TO_M = 0.01
 FLOAT, UINT32, UINT16 = 5126, 5125, 5123
 COMPONENT_TYPES = {np.dtype(np.float32): FLOAT, np.dtype(np.uint32): UINT32, np.dtype(np.uint16): UINT16}
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
-MORPH_TOLERANCE = 3e-5  # metres (0.03 mm): smaller morph-target offsets are stored as zero
+MORPH_TOLERANCE = 5e-5  # metres (0.05 mm): smaller morph-target offsets are stored as zero
 
 
 @dataclass(frozen=True)
