@@ -50,3 +50,30 @@ def test_a_smiles_teeth_stay_off_the_lips(astronaut, model):
     colours = texture[lips].astype(int)
     teeth_white = (colours.min(axis=1) > 150) & (np.ptp(colours, axis=1) < 40)
     assert lips.sum() > 5000 and teeth_white.mean() < 0.02  # 11 % before the inner lip line was used
+
+
+def seam_steps(texture: np.ndarray, faces: np.ndarray, face_uv: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Per vertex that the UV layout splits (one surface point at two or more places in the texture), the
+    largest colour difference (grey levels) between its texture places, each read just inside its triangles."""
+    size = texture.shape[0]
+    corners = uv[face_uv]  # (F, 3, 2)
+    inside = 0.85 * corners + 0.15 * corners.mean(axis=1, keepdims=True)
+    x = np.clip(np.rint(inside[..., 0] * size - 0.5), 0, size - 1).astype(int)
+    y = np.clip(np.rint((1 - inside[..., 1]) * size - 0.5), 0, size - 1).astype(int)
+    colour = texture[y, x].astype(np.float64).reshape(-1, 3)
+    vertex, place = faces.ravel(), face_uv.ravel()
+    split = np.flatnonzero(np.bincount(np.unique(np.column_stack([vertex, place]), axis=0)[:, 0]) > 1)
+    steps = []
+    for v in split:
+        places = place[vertex == v]
+        means = np.array([colour[(vertex == v) & (place == p)].mean(axis=0) for p in np.unique(places)])
+        steps.append(np.abs(means[:, None] - means[None]).max())
+    return np.array(steps)
+
+
+def test_no_step_where_the_uv_layout_splits_the_head(astronaut, model):
+    """The face's UV tile meets the head's along a seam over the ears and the scalp: the same surface point
+    has the same colour on both sides (a fill in the texture made a step there, seen from the side)."""
+    face = astronaut[0]
+    steps = seam_steps(face.texture, model.faces, model.face_uv, model.uv)
+    assert len(steps) > 100 and np.median(steps) < 6 and np.percentile(steps, 90) < 20, np.percentile(steps, [50, 90])

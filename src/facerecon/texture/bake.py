@@ -3,9 +3,12 @@
 Texels the photo sees (in front in the z-buffer, facing the camera) take the photo's colour, faded into the
 fill as they turn away from the camera (no hard edge where the photo's view ends); unseen texels of the
 face region take the colour of their mirror image on the other side of the face where the photo sees that
-frontally, never the side or back of the head, which the photo shows nothing of; whatever remains (back of
-the head, texels between UV islands) is filled smoothly by push-pull, so no black holes, ghosts or seams
-remain. UV (0, 0) is the bottom-left of the texture (OBJ and glTF convention after their own flips).
+frontally, never the side or back of the head, which the photo shows nothing of; whatever remains (the
+back of the head, the ears' hidden side) takes a colour spread smoothly over the mesh's surface from the
+seen texels (a harmonic fill on the vertices: continuous across the UV layout's seams, where a fill in the
+texture left a step between the face's tile and the head's), and the gutters between UV islands are
+filled by push-pull, so no black holes, ghosts or seams remain. UV (0, 0) is the bottom-left of the
+texture (OBJ and glTF convention after their own flips).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, diags
+from scipy.sparse.linalg import spsolve
 
 from facerecon.model.face_model import FaceModel
 from facerecon.render.rasterize import rasterize
@@ -30,6 +34,9 @@ MIRROR_FEATHER = (0.5, 0.75)
 BORDER_SIGMA = 6.0  # texels: the neighbourhood whose mean colours are matched where mirrored meets seen
 BORDER_FADE = 40.0  # texels over which that correction fades into the mirrored region (both at full size)
 MAX_OFFSET = 40.0  # grey levels
+# How strongly a vertex whose texels the photo shows holds their colour against the surface fill's smoothing
+# (per unit of confidence; the graph Laplacian's diagonal is a vertex's ~6 neighbours).
+FILL_STIFFNESS = 100.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class TextureBaker:
         shape = (len(tri), len(model.mean))
         self.texel_weights = csr_matrix((bary.ravel(), model.faces[tri].ravel(), rows), shape=shape)
         self.mirror_weights = csr_matrix((bary.ravel(), model.mirror[model.faces[tri]].ravel(), rows), shape=shape)
+        self.texels_per_vertex = np.asarray(self.texel_weights.sum(axis=0)).ravel()  # (V,) barycentric weight
+        self.laplacian = graph_laplacian(model.faces, len(model.mean))
 
     def bake(self, image: np.ndarray, scene: FaceScene, open_mouth: np.ndarray | None = None) -> BakedTexture:
         """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene); open_mouth: the photo's
@@ -85,8 +94,28 @@ class TextureBaker:
         weight[self.texel_index[texels]] = confidence
         texture, weight = texture.reshape(self.size, self.size, 3), weight.reshape(self.size, self.size)
         seen, from_mirror = self.to_texture(direct), self.to_texture(self.mirrored_mask(todo, mirrored))
-        filled = push_pull_fill(match_at_border(texture, seen, from_mirror), weight)
+        values = match_at_border(texture, seen, from_mirror).reshape(-1, 3)[self.texel_index]
+        held = weight.reshape(-1)[self.texel_index, None]
+        fill = self.texel_weights @ self.surface_fill(values, held[:, 0]).astype(np.float32)
+        texels_only = self.to_texture(held * values + (1 - held) * fill)
+        filled = push_pull_fill(texels_only, self.texel_mask)  # the gutters between UV islands
         return BakedTexture(np.clip(filled + 0.5, 0, 255).astype(np.uint8), seen, from_mirror)
+
+    def surface_fill(self, colours: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """(V, 3) vertex colours that keep the texels' colours (N, 3) where their confidence (N,) is high and
+        spread them smoothly over the surface elsewhere: the minimum of the squared colour differences along
+        the mesh's edges plus FILL_STIFFNESS x each vertex's mean texel confidence x its squared distance from
+        its texels' mean colour (a sparse linear solve)."""
+        # Texels -> their vertices (the transpose is a CSC view of the same arrays: no copy).
+        sums = self.texel_weights.T @ np.column_stack([colours * confidence[:, None], confidence])
+        held = sums[:, 3]
+        target = sums[:, :3] / np.maximum(held, 1e-6)[:, None]
+        stiffness = FILL_STIFFNESS * held / np.maximum(self.texels_per_vertex, 1e-6)
+        # A faint pull to the mean seen colour keeps a part of the mesh that no seen texel reaches determined.
+        faint = 1e-6 * stiffness.max(initial=1.0)
+        mean = (stiffness @ target) / max(float(stiffness.sum()), 1e-6)
+        system = (self.laplacian + diags(stiffness + faint)).tocsc()
+        return spsolve(system, stiffness[:, None] * target + faint * mean[None])
 
     def mirrored_mask(self, todo: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
         """(N,) bool: the texels that took a mirrored colour."""
@@ -99,6 +128,15 @@ class TextureBaker:
         out = np.full((self.size * self.size, *values.shape[1:]), fill, dtype=values.dtype)
         out[self.texel_index] = values
         return out.reshape(self.size, self.size, *values.shape[1:])
+
+
+def graph_laplacian(faces: np.ndarray, n_vertices: int) -> csr_matrix:
+    """(V, V) the mesh's uniform graph Laplacian: each vertex's degree on the diagonal, -1 per edge."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    adjacency = csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
+    adjacency = adjacency + adjacency.T
+    return (diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency).tocsr()
 
 
 def push_pull_fill(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
