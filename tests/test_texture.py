@@ -1,19 +1,23 @@
 """The baked texture of a turned face: the unseen side comes from the seen side's mirror image without a
-step in colour where the two meet, and nothing is mirrored onto the side or back of the head."""
+step in colour where the two meet, nothing is mirrored onto the side or back of the head, and the UV
+layout's seams show no step; the parts' texture takes the photo's iris and teeth."""
 
 import cv2
 import numpy as np
-from conftest import shared_path
+from conftest import SAMPLE, shared_path
 
 import facerecon
 from facerecon.camera import PerspectiveCamera
 from facerecon.datasets import annotated_faces
+from facerecon.detect.mediapipe_faces import INNER_LIPS
+from facerecon.fit.gaze import IRIS_CENTRES
 from facerecon.io.image import load_image
 from facerecon.metrics import bbox_of
 from facerecon.parameters import FitResult
 from facerecon.render.rasterize import rasterize
 from facerecon.scene import FaceScene
 from facerecon.texture.bake import TextureBaker, local_mean
+from facerecon.texture.parts import COLOURS, photo_look
 
 TURNED = "14424972_1.jpg"  # AFW, yaw ~40°: a third of the face is hidden
 
@@ -77,3 +81,22 @@ def test_no_step_where_the_uv_layout_splits_the_head(astronaut, model):
     face = astronaut[0]
     steps = seam_steps(face.texture, model.faces, model.face_uv, model.uv)
     assert len(steps) > 100 and np.median(steps) < 6 and np.percentile(steps, 90) < 20, np.percentile(steps, [50, 90])
+
+
+def test_the_parts_take_the_photos_iris_size_and_teeth(astronaut, model):
+    """The sample smiles with her teeth showing: the teeth take their colour from the photo; an iris drawn
+    20 % wider takes more of the eyeball; a shut mouth (its inner lip line collapsed) keeps the default teeth."""
+    face = astronaut[0]
+    pixels, landmarks = load_image(SAMPLE).pixels, face.landmarks478
+    look = photo_look(pixels, landmarks)
+    assert look.teeth != COLOURS["teeth"] and min(look.teeth) > 150, look
+    teeth = model.parts.vertices_of("teeth")
+    assert (face.parts.vertex_colors[teeth] == look.teeth).all()
+    wider = landmarks.copy()
+    for centre in IRIS_CENTRES.values():
+        rim = slice(centre + 1, centre + 5)
+        wider[rim, :2] = landmarks[centre, :2] + 1.2 * (landmarks[rim, :2] - landmarks[centre, :2])
+    assert photo_look(pixels, wider).iris_angle > look.iris_angle + 3, look
+    shut = landmarks.copy()
+    shut[INNER_LIPS, 1] = landmarks[INNER_LIPS, 1].mean()
+    assert photo_look(pixels, shut).teeth == COLOURS["teeth"]

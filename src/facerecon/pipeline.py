@@ -25,7 +25,7 @@ from facerecon.reconstruction import Parts, Reconstruction
 from facerecon.scene import FaceScene
 from facerecon.texture.albedo import delit_albedo
 from facerecon.texture.bake import TextureBaker
-from facerecon.texture.parts import PartsTexturer, iris_colour
+from facerecon.texture.parts import PartsTexturer, photo_look
 from facerecon.texture.refine import refine_albedo
 
 DEFAULT_TEXTURE_SIZE = 1024
@@ -170,12 +170,13 @@ def build_reconstruction(
 
 def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks: np.ndarray | None) -> Parts | None:
     """The model's eyes and mouth with the fitted identity and expression, the eyes turned as the fit's
-    eyeLook weights say (facerecon.fit.gaze), textured with the photo's iris colour."""
+    eyeLook weights say (facerecon.fit.gaze), textured with the photo's iris colour and size and its teeth's
+    colour."""
     if model.parts is None:
         return None
     vertices = fit.model_vertices(model.parts)
     texturer = _parts_texturer(model)
-    colours = texturer.colours(vertices, iris_colour(pixels, landmarks))
+    colours = texturer.colours(vertices, photo_look(pixels, landmarks))
     gaze = look_gaze(dict(zip(model.expression_names, fit.expression, strict=True)))
     turns = look_targets(model.parts, vertices, model.expression_names)
     return Parts(
