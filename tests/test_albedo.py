@@ -1,5 +1,6 @@
 """De-lighting, tested the way it is meant: one face with a known albedo rendered under two different
-lightings; the albedos recovered from the two renders must agree with each other and with the truth."""
+lightings; the albedos recovered from the two renders must agree with each other and with the truth: the
+de-lit texture, and the GCN's per-vertex albedo (what `_render.png` shows)."""
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ def albedos(astronaut, model):
     camera = PerspectiveCamera.for_image(512, 512)
     vertices = face.vertices @ euler_to_matrix(10, 0, 0).T + np.array([0.0, 1.0, -55.0])
     surface = Surface.textured(face.albedo_texture, face.uv, face.face_uv)
-    recovered = []
+    recovered, per_vertex = [], []
     for side in (-1.0, 1.0):
         with torch.no_grad():
             out = render(
@@ -40,15 +41,22 @@ def albedos(astronaut, model):
         frame = over_background(out, 120.0).astype(np.uint8)
         result = facerecon.reconstruct(frame, max_faces=1)[0]
         recovered += [result.albedo_texture, result.texture]
+        per_vertex.append(result.vertex_albedo[:NARROW_FACE] * 255)
     size = face.albedo_texture.shape[0]
     uv = np.column_stack([face.uv[:, 0] * size - 0.5, (1 - face.uv[:, 1]) * size - 0.5, np.ones(len(face.uv))])
     narrow = np.flatnonzero((model.faces < NARROW_FACE).all(axis=1))
     texels = rasterize(uv, face.face_uv[narrow], size, size).mask
-    return [a[texels].astype(np.float64) for a in (face.albedo_texture, *recovered)]  # truth, (de-lit, lit) x 2
+    # The truth at each vertex: its texel (a vertex on a UV seam has several; any one will do).
+    vertex_uv = np.zeros((len(face.vertices), 2))
+    vertex_uv[face.faces.ravel()] = face.uv[face.face_uv.ravel()]
+    x, y = np.rint(vertex_uv[:NARROW_FACE, 0] * size - 0.5), np.rint((1 - vertex_uv[:NARROW_FACE, 1]) * size - 0.5)
+    vertex_truth = face.albedo_texture[y.astype(int).clip(0, size - 1), x.astype(int).clip(0, size - 1)]
+    textures = [a[texels].astype(np.float64) for a in (face.albedo_texture, *recovered)]  # truth, (de-lit, lit) x 2
+    return textures, [vertex_truth.astype(np.float64), *per_vertex]
 
 
 def test_albedos_from_two_lightings_agree(albedos):
-    truth, left, left_lit, right, right_lit = albedos
+    (truth, left, left_lit, right, right_lit), (vertex_truth, gcn_left, gcn_right) = albedos
 
     def relative(albedo: np.ndarray) -> np.ndarray:  # light and albedo share a free scale: compare shapes
         return albedo / np.median(albedo, axis=0) * np.median(truth, axis=0)
@@ -59,6 +67,9 @@ def test_albedos_from_two_lightings_agree(albedos):
         "albedo, to the truth": np.mean([np.abs(a - truth).mean() for a in (left, right)]),
         "albedo up to scale, between": np.abs(relative(left) - relative(right)).mean(),
         "albedo up to scale, to the truth": np.mean([np.abs(relative(a) - truth).mean() for a in (left, right)]),
+        "GCN albedo, between the lightings": np.abs(gcn_left - gcn_right).mean(),
+        "GCN albedo, to the truth": np.mean([np.abs(a - vertex_truth).mean() for a in (gcn_left, gcn_right)]),
     }
     print("; ".join(f"{k} {v:.1f}" for k, v in report.items()), "(grey levels)")
     assert report["albedo, between the lightings"] < 0.6 * report["lit textures, between the lightings"]
+    assert report["GCN albedo, between the lightings"] < 0.6 * report["lit textures, between the lightings"]
