@@ -102,8 +102,8 @@ def look_rotations(gaze: dict[str, tuple[float, float]]) -> dict[str, np.ndarray
 
 def look_targets(parts: PartsModel, vertices: np.ndarray, names: list[str]) -> np.ndarray:
     """(E, P, 3) the eyeballs' own expression deltas in the order of `names`: for each eyeLook shape, its
-    eyeball turned by LOOK_RANGE (a morph target can only move vertices along straight lines: at weight
-    0.5 the eyeball's front sits 0.1 mm inside the turned sphere); zero for every other shape."""
+    eyeball turned by LOOK_RANGE (a morph target moves vertices along straight lines: at weight 0.5 the
+    cornea sits ~0.4 mm inside the eyeball turned by 15°); zero for every other shape."""
     targets = np.zeros((len(names), len(vertices), 3))
     ahead = look_weights({})
     for name in ahead:

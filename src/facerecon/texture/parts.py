@@ -129,7 +129,7 @@ def iris_sample(pixels: np.ndarray, landmarks: np.ndarray) -> tuple[tuple[int, i
 
 def teeth_colour(pixels: np.ndarray, inner_lips: np.ndarray) -> tuple[int, int, int] | None:
     """The median of the teeth-like pixels (bright, nearly grey) inside the photo's inner lip line (M, 2),
-    or None where the mouth shows fewer than MIN_TEETH_PIXELS of them (closed, or no teeth in view)."""
+    or None where the mouth shows too few of them (closed, or no teeth in view)."""
     h, w = pixels.shape[:2]
     x0, y0 = np.maximum(np.floor(inner_lips.min(axis=0)).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(inner_lips.max(axis=0)).astype(int) + 1, [w, h])
