@@ -32,7 +32,7 @@ from facerecon.errors import (
     NotAFileError,
     UnreadableImageError,
 )
-from facerecon.fit.gaze import SIDES, eye_rotations, gaze_angles, look_weights
+from facerecon.fit.gaze import LOOK_RANGE, SIDES, eye_rotations, gaze_angles, look_weights
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.parameters import FitResult
@@ -155,7 +155,8 @@ def reconstruct_video(
         expression = np.clip(one_euro(raw_expression, fps), 0.0, 1.0)
         rotvecs = one_euro(rotvecs, fps)
         translations = one_euro(translations, fps)
-        gaze = one_euro(gaze.reshape(len(gaze), -1), fps).reshape(gaze.shape)
+        # In eyeLook units (LOOK_RANGE degrees per unit): the scale of the weights the filter was tuned on.
+        gaze = one_euro(gaze.reshape(len(gaze), -1) / LOOK_RANGE, fps).reshape(gaze.shape) * LOOK_RANGE
         if look:
             expression[:, look] = _look_columns(gaze)
     rotations = Rotation.from_rotvec(rotvecs).as_matrix()
