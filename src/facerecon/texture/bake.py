@@ -6,8 +6,9 @@ face region take the colour of their mirror image on the other side of the face 
 frontally, never the side or back of the head, which the photo shows nothing of; whatever remains (the
 back of the head, the ears' hidden side) takes a colour spread smoothly over the mesh's surface from the
 seen texels (a harmonic fill on the vertices: continuous across the UV layout's seams, where a fill in the
-texture left a step between the face's tile and the head's), and the gutters between UV islands are
-filled by push-pull, so no black holes, ghosts or seams remain. UV (0, 0) is the bottom-left of the
+texture left a step between the face's tile and the head's; the scalp leans towards the hair's colour
+where the photo shows hair on top of the head), and the gutters between UV islands are filled by
+push-pull, so no black holes, ghosts or seams remain. UV (0, 0) is the bottom-left of the
 texture (OBJ and glTF convention after their own flips).
 """
 
@@ -21,6 +22,7 @@ from scipy.sparse import csr_matrix, diags
 from scipy.sparse.linalg import spsolve
 
 from facerecon.model.face_model import FaceModel
+from facerecon.model.surface import surface_points
 from facerecon.render.rasterize import rasterize
 from facerecon.scene import FaceScene
 
@@ -37,6 +39,11 @@ MAX_OFFSET = 40.0  # grey levels
 # How strongly a vertex whose texels the photo shows holds their colour against the surface fill's smoothing
 # (per unit of confidence; the graph Laplacian's diagonal is a vertex's ~6 neighbours).
 FILL_STIFFNESS = 100.0
+# Where the photo shows hair on the top of the head (the head tile's vertices above the brows on the mean face),
+# the unseen rest of the scalp leans towards that hair's median colour, this strongly per vertex (its pull
+# reaches ~sqrt(6 / 0.05) = 11 edges from what the photo shows).
+HAIR_PULL = 0.05
+MIN_HAIR_VERTICES = 20  # seen scalp vertices needed for a hair colour
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class TextureBaker:
         self.mirror_weights = csr_matrix((bary.ravel(), model.mirror[model.faces[tri]].ravel(), rows), shape=shape)
         self.texels_per_vertex = np.asarray(self.texel_weights.sum(axis=0)).ravel()  # (V,) barycentric weight
         self.laplacian = graph_laplacian(model.faces, len(model.mean))
+        self.scalp = scalp_vertices(model)
 
     def bake(self, image: np.ndarray, scene: FaceScene, open_mouth: np.ndarray | None = None) -> BakedTexture:
         """image: the RGB uint8 photo; scene: the fitted face's (facerecon.scene); open_mouth: the photo's
@@ -111,11 +119,15 @@ class TextureBaker:
         held = sums[:, 3]
         target = sums[:, :3] / np.maximum(held, 1e-6)[:, None]
         stiffness = FILL_STIFFNESS * held / np.maximum(self.texels_per_vertex, 1e-6)
-        # A faint pull to the mean seen colour keeps a part of the mesh that no seen texel reaches determined.
-        faint = 1e-6 * stiffness.max(initial=1.0)
-        mean = (stiffness @ target) / max(float(stiffness.sum()), 1e-6)
-        system = (self.laplacian + diags(stiffness + faint)).tocsc()
-        return spsolve(system, stiffness[:, None] * target + faint * mean[None])
+        # A faint pull to the mean seen colour keeps a part of the mesh that no seen texel reaches determined;
+        # the unseen scalp leans towards the seen scalp's colour (the hair's) where the photo shows enough.
+        pull = np.full(len(stiffness), 1e-6 * stiffness.max(initial=1.0))
+        prior = np.tile((stiffness @ target) / max(float(stiffness.sum()), 1e-6), (len(stiffness), 1))
+        hair = self.scalp & (stiffness > FILL_STIFFNESS / 2)
+        if hair.sum() >= MIN_HAIR_VERTICES:
+            pull[self.scalp], prior[self.scalp] = HAIR_PULL, np.median(target[hair], axis=0)
+        system = (self.laplacian + diags(stiffness + pull)).tocsc()
+        return spsolve(system, stiffness[:, None] * target + pull[:, None] * prior)
 
     def mirrored_mask(self, todo: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
         """(N,) bool: the texels that took a mirrored colour."""
@@ -128,6 +140,13 @@ class TextureBaker:
         out = np.full((self.size * self.size, *values.shape[1:]), fill, dtype=values.dtype)
         out[self.texel_index] = values
         return out.reshape(self.size, self.size, *values.shape[1:])
+
+
+def scalp_vertices(model: FaceModel) -> np.ndarray:
+    """(V,) bool: the head tile's vertices above the brows' mean height on the mean face (the hair's)."""
+    mean = model.mean.numpy().astype(np.float64)
+    brows = surface_points(mean, model.faces, model.landmarks68.tri[17:27], model.landmarks68.bary[17:27])
+    return (np.arange(len(mean)) >= model.n_face_vertices) & (mean[:, 1] > brows[:, 1].mean())
 
 
 def graph_laplacian(faces: np.ndarray, n_vertices: int) -> csr_matrix:
