@@ -113,7 +113,7 @@ class TextureBaker:
         """(V, 3) vertex colours that keep the texels' colours (N, 3) where their confidence (N,) is high and
         spread them smoothly over the surface elsewhere: the minimum of the squared colour differences along
         the mesh's edges plus FILL_STIFFNESS x each vertex's mean texel confidence x its squared distance from
-        its texels' mean colour (a sparse linear solve)."""
+        its texels' mean colour, plus HAIR_PULL x each scalp vertex's from the seen hair's (a sparse solve)."""
         # Texels -> their vertices (the transpose is a CSC view of the same arrays: no copy).
         sums = self.texel_weights.T @ np.column_stack([colours * confidence[:, None], confidence])
         held = sums[:, 3]
