@@ -178,7 +178,9 @@ def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks:
     texturer = _parts_texturer(model)
     colours = texturer.colours(vertices, photo_look(pixels, landmarks))
     gaze = look_gaze(dict(zip(model.expression_names, fit.expression, strict=True)))
-    turns = look_targets(model.parts, vertices, model.expression_names)
+    basis = model.parts.expression_basis.numpy().copy()  # ICT's eyeLook rows move the lids, not the eyeballs
+    for name, offsets in look_targets(model.parts, vertices).items():
+        basis[model.expression_names.index(name)] += offsets
     return Parts(
         names=model.parts.names,
         vertices=turn_eyes(model.parts, vertices, look_rotations(gaze)).astype(np.float32),
@@ -188,7 +190,7 @@ def build_parts(model: FaceModel, fit: FitResult, pixels: np.ndarray, landmarks:
         face_uv=model.parts.face_uv,
         texture=texturer.paint(colours),
         vertex_colors=colours,
-        expression_basis=model.parts.expression_basis.numpy() + turns.astype(np.float32),
+        expression_basis=basis,
         gaze=gaze,
     )
 

@@ -100,15 +100,15 @@ def look_rotations(gaze: dict[str, tuple[float, float]]) -> dict[str, np.ndarray
     return {eye: euler_to_matrix(yaw, pitch, 0.0) for eye, (yaw, pitch) in gaze.items()}
 
 
-def look_targets(parts: PartsModel, vertices: np.ndarray, names: list[str]) -> np.ndarray:
-    """(E, P, 3) the eyeballs' own expression deltas in the order of `names`: for each eyeLook shape, its
-    eyeball turned by LOOK_RANGE (a morph target moves vertices along straight lines: at weight 0.5 the
-    cornea sits ~0.4 mm inside the eyeball turned by 15°); zero for every other shape."""
-    targets = np.zeros((len(names), len(vertices), 3))
-    ahead = look_weights({})
+def look_targets(parts: PartsModel, vertices: np.ndarray) -> dict[str, np.ndarray]:
+    """{eyeLook name: (P, 3) offsets}: the eyeballs' own eyeLook shapes, each its eyeball turned by LOOK_RANGE
+    (a morph target moves vertices along straight lines: at weight 0.5 the cornea sits ~0.4 mm inside the
+    eyeball turned by 15°)."""
+    targets, ahead = {}, look_weights({})
     for name in ahead:
-        turned = turn_eyes(parts, vertices, look_rotations(look_gaze(ahead | {name: 1.0})))
-        targets[names.index(name)] = turned - vertices
+        eye = next(e for e, side in SIDES.items() if name.endswith(side))  # only that eyeball turns
+        turn = look_rotations({eye: look_gaze(ahead | {name: 1.0})[eye]})
+        targets[name] = turn_eyes(parts, vertices, turn) - vertices
     return targets
 
 
