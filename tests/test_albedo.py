@@ -2,12 +2,15 @@
 lightings; the albedos recovered from the two renders must agree with each other and with the truth: the
 de-lit texture, and the GCN's per-vertex albedo (what `_render.png` shows)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 import facerecon
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
+from facerecon.export.ply import vertex_colors
 from facerecon.render.rasterize import rasterize
 from facerecon.render.render import Surface, over_background, render
 
@@ -46,11 +49,8 @@ def albedos(astronaut, model):
     uv = np.column_stack([face.uv[:, 0] * size - 0.5, (1 - face.uv[:, 1]) * size - 0.5, np.ones(len(face.uv))])
     narrow = np.flatnonzero((model.faces < NARROW_FACE).all(axis=1))
     texels = rasterize(uv, face.face_uv[narrow], size, size).mask
-    # The truth at each vertex: its texel (a vertex on a UV seam has several; any one will do).
-    vertex_uv = np.zeros((len(face.vertices), 2))
-    vertex_uv[face.faces.ravel()] = face.uv[face.face_uv.ravel()]
-    x, y = np.rint(vertex_uv[:NARROW_FACE, 0] * size - 0.5), np.rint((1 - vertex_uv[:NARROW_FACE, 1]) * size - 0.5)
-    vertex_truth = face.albedo_texture[y.astype(int).clip(0, size - 1), x.astype(int).clip(0, size - 1)]
+    # The truth at each vertex: the albedo texture at its UV (the PLY exporter's sampling).
+    vertex_truth = vertex_colors(replace(face.meshes[0], texture=face.albedo_texture))[:NARROW_FACE]
     textures = [a[texels].astype(np.float64) for a in (face.albedo_texture, *recovered)]  # truth, (de-lit, lit) x 2
     return textures, [vertex_truth.astype(np.float64), *per_vertex]
 

@@ -10,6 +10,7 @@ import facerecon
 from facerecon.camera import PerspectiveCamera
 from facerecon.datasets import annotated_faces
 from facerecon.detect.mediapipe_faces import INNER_LIPS
+from facerecon.export.ply import vertex_colors
 from facerecon.fit.gaze import IRIS_CENTRES
 from facerecon.io.image import load_image
 from facerecon.metrics import bbox_of
@@ -105,12 +106,7 @@ def test_the_parts_take_the_photos_iris_size_and_teeth(astronaut, model):
 def test_the_unseen_scalp_takes_the_hair_colour(astronaut, model):
     """The sample's hair shows on the top of her head, not at its back: the back of the scalp takes the hair's
     colour (a fill spread from the hairline alone left it ~45 grey levels darker, push-pull in the texture ~70)."""
-    texture, size = astronaut[0].texture, astronaut[0].texture.shape[0]
-    vertex_uv = np.zeros((len(model.mean), 2))
-    vertex_uv[model.faces.ravel()] = model.uv[model.face_uv.ravel()]
-    x = np.clip(np.rint(vertex_uv[:, 0] * size - 0.5), 0, size - 1).astype(int)
-    y = np.clip(np.rint((1 - vertex_uv[:, 1]) * size - 0.5), 0, size - 1).astype(int)
-    colour = texture[y, x].astype(np.float64)
+    colour = vertex_colors(astronaut[0].meshes[0]).astype(np.float64)  # the skin's texture at each vertex
     mean = model.mean.numpy()
     head_tile = np.arange(len(mean)) >= model.n_face_vertices
     top_front = head_tile & (mean[:, 1] > 11) & (mean[:, 2] > 2)  # seen in the frontal photo: her hair
