@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from conftest import ROOT, SAMPLE
 from scipy.spatial import cKDTree
 
 from facerecon.cli import main
+from facerecon.export.images import png_bytes
 from facerecon.model.arkit import ARKIT_NAMES
 
 VALIDATOR = Path(os.environ.get("GLTF_VALIDATOR", ROOT / ".ci/node/node_modules/gltf-validator"))
@@ -142,6 +144,23 @@ def test_obj_round_trip(saved):
         offset += len(mesh.vertices)
     materials = (outdir / "astro.mtl").read_text()
     assert "newmtl eyes" in materials and "map_Kd astro_parts.png" in materials
+
+
+def test_pictures_read_back_exactly(saved):
+    """Our PNG encoder's files decode, in Pillow and in OpenCV, to the very pixels (RGB, RGBA, grey)."""
+    import cv2
+    from PIL import Image
+
+    recon, outdir = saved
+    pictures = {"texture": recon.texture, "albedo": recon.albedo_texture, "render": recon.render,
+                "overlay": recon.overlay, "parts": recon.parts.texture}  # fmt: skip
+    for key, pixels in pictures.items():
+        path = outdir / f"astro_{key}.png"
+        assert (np.asarray(Image.open(path)) == pixels).all(), key
+        decoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert (decoded[..., [2, 1, 0, 3][: pixels.shape[2]]] == pixels).all(), key
+    grey = recon.texture[..., 1]
+    assert (np.asarray(Image.open(io.BytesIO(png_bytes(grey)))) == grey).all()
 
 
 def test_ply_has_vertex_colours(saved):

@@ -45,7 +45,7 @@ def save_reconstruction(
     # Pictures of large photos are encoded one at a time: on a 48 MP photo each needs ~300 MB to encode.
     one_at_a_time = {key for key, image in shown.items() if image.shape[0] * image.shape[1] > LARGE_PICTURE}
     contents: dict[str, bytes] = {}
-    # OpenCV's PNG encoder releases the GIL: the pictures encode while the mesh formats are written here.
+    # The PNG encoder (NumPy, zlib) releases the GIL: the pictures encode while the mesh formats are written here.
     with ThreadPoolExecutor(len(shown)) as pool:
         pngs = {key: pool.submit(png_bytes, image) for key, image in shown.items() if key not in one_at_a_time}
         if "obj" in formats:

@@ -111,7 +111,7 @@ def _primitive(builder: _Builder, mesh: TexturedMesh, weights: np.ndarray, mater
     """A glTF primitive of one mesh: the neutral shape (the fitted one less its expression), its normals and
     UVs, and its morph targets as sparse accessors."""
     corners, vertex_of, uv_of = split_seams(mesh.faces, mesh.face_uv)
-    neutral = mesh.vertices - np.tensordot(weights, mesh.expression_basis, axes=1)
+    neutral = mesh.vertices - (weights @ mesh.expression_basis.reshape(len(weights), -1)).reshape(-1, 3)
     positions = (neutral[vertex_of] * CM_TO_M).astype(np.float32)
     normals = vertex_normals(neutral.astype(np.float64), mesh.faces)[vertex_of].astype(np.float32)
     uvs = (mesh.uv[uv_of] * [1, -1] + [0, 1]).astype(np.float32)  # glTF's UV origin is the top-left
@@ -120,14 +120,31 @@ def _primitive(builder: _Builder, mesh: TexturedMesh, weights: np.ndarray, mater
         "NORMAL": builder.accessor(normals, "VEC3", ARRAY_BUFFER),
         "TEXCOORD_0": builder.accessor(uvs, "VEC2", ARRAY_BUFFER),
     }
-    deltas = (mesh.expression_basis[:, vertex_of] * CM_TO_M).astype(np.float32)
-    deltas[np.abs(deltas) <= MORPH_TOLERANCE] = 0
-    by_axis = np.ascontiguousarray(deltas.transpose(0, 2, 1))  # (E, 3, N): NumPy reduces a last axis fast
-    moving = (deltas != 0).any(axis=2)
-    bounds = zip(by_axis.min(axis=2).tolist(), by_axis.max(axis=2).tolist(), strict=True)
-    targets = [{"POSITION": builder.sparse_accessor(d, m, *b)} for d, m, b in zip(deltas, moving, bounds, strict=True)]
+    targets = [{"POSITION": target} for target in _morph_targets(builder, mesh.expression_basis, vertex_of)]
     indices = builder.accessor(corners.astype(index_type(len(vertex_of))).reshape(-1), "SCALAR", ELEMENT_ARRAY_BUFFER)
     return {"attributes": attributes, "indices": indices, "material": material, "targets": targets}
+
+
+def _morph_targets(builder: _Builder, basis: np.ndarray, vertex_of: np.ndarray) -> list[int]:
+    """One sparse accessor per expression (E, V, 3 cm) over the split vertices `vertex_of`, holding the
+    vertices it moves by more than MORPH_TOLERANCE in some axis (smaller offsets stored as zero). The
+    tolerance is applied to the V model vertices, not the more numerous split ones, and all targets'
+    moving rows are gathered at once."""
+    kept = np.where(np.abs(basis) > MORPH_TOLERANCE / CM_TO_M, basis, 0).astype(np.float32)
+    moves = ((kept[..., 0] != 0) | (kept[..., 1] != 0) | (kept[..., 2] != 0))[:, vertex_of]
+    target_of, rows = np.nonzero(moves)  # ordered by target, then row
+    values = kept[target_of, vertex_of[rows]] * np.float32(CM_TO_M)
+    ends = np.cumsum(np.bincount(target_of, minlength=len(basis)))
+    targets = []
+    for end, start in zip(ends.tolist(), [0, *ends[:-1].tolist()], strict=True):
+        bounds = np.zeros((2, 3), np.float32)  # the rows not stored read as zero, which the bounds include
+        if end > start:
+            bounds = values[start:end].min(axis=0), values[start:end].max(axis=0)
+            if end - start < len(vertex_of):
+                bounds = np.minimum(bounds[0], 0), np.maximum(bounds[1], 0)
+        low, high = (b.tolist() for b in bounds)
+        targets.append(builder.sparse_accessor(len(vertex_of), rows[start:end], values[start:end], low, high))
+    return targets
 
 
 def _animation(builder: _Builder, animation: Animation) -> dict:
@@ -192,16 +209,20 @@ class _Builder:
         self.accessors.append(accessor)
         return len(self.accessors) - 1
 
-    def sparse_accessor(self, deltas: np.ndarray, moves: np.ndarray, low: list, high: list) -> int:
-        """A VEC3 float accessor (N, 3), bounded by `low` and `high`, that stores only the rows where `moves`
-        (N,) (glTF's sparse accessors: the rest read as zero). Most ARKit shapes move a small part of the head."""
-        moving = np.flatnonzero(moves).astype(index_type(len(deltas)))
-        accessor = {"componentType": FLOAT, "count": len(deltas), "type": "VEC3", "min": low, "max": high}
-        if len(moving):  # a sparse block needs at least one entry; without one the accessor is all zeros
+    def sparse_accessor(self, count: int, rows: np.ndarray, values: np.ndarray, low: list, high: list) -> int:
+        """A VEC3 float accessor of `count` rows, bounded by `low` and `high`, that stores only `values`
+        (R, 3) at `rows` (R,) (glTF's sparse accessors: the rest read as zero). Most ARKit shapes move a small
+        part of the head."""
+        accessor = {"componentType": FLOAT, "count": count, "type": "VEC3", "min": low, "max": high}
+        if len(rows):  # a sparse block needs at least one entry; without one the accessor is all zeros
+            indices = rows.astype(index_type(count))
             accessor["sparse"] = {
-                "count": len(moving),
-                "indices": {"bufferView": self.view(moving.tobytes()), "componentType": COMPONENT_TYPES[moving.dtype]},
-                "values": {"bufferView": self.view(np.ascontiguousarray(deltas[moving]).tobytes())},
+                "count": len(rows),
+                "indices": {
+                    "bufferView": self.view(indices.tobytes()),
+                    "componentType": COMPONENT_TYPES[indices.dtype],
+                },
+                "values": {"bufferView": self.view(np.ascontiguousarray(values, dtype=np.float32).tobytes())},
             }
         self.accessors.append(accessor)
         return len(self.accessors) - 1
