@@ -21,7 +21,7 @@ from facerecon.model.face_model import FaceModel
 from facerecon.model.surface import vertex_normals
 from facerecon.parameters import Appearance, FitResult
 from facerecon.reconstruction import Parts
-from facerecon.render.rasterize import Fragments, rasterize
+from facerecon.render.rasterize import Fragments, nearer, rasterize
 from facerecon.render.render import Surface, render, to_rgba8
 
 SCENE_SIZE = 512  # pixels of the working frame: the head spans ~500, its vertices ~1-2 px apart
@@ -103,8 +103,13 @@ class FaceScene:
         """The frame's RGBA (S, S, 4) uint8: fitted albedo x fitted lighting, alpha = coverage; with `parts`,
         the eyes and the mouth's inside in their colours under the same light (rasterised with the skin)."""
         vertices, faces, colours = self.camera_vertices, self.model.faces, appearance.albedo
-        if parts is not None:
-            vertices = np.concatenate([vertices, self.fit.to_camera(parts.vertices)])
+        fragments = self.fragments
+        if parts is not None:  # only the parts are rasterised; the head's fragments are the scene's
+            posed_parts = self.fit.to_camera(parts.vertices)
+            size = self.camera.width
+            drawn = rasterize(self.camera.to_screen(posed_parts), parts.faces, size, size, cull_back=True)
+            fragments = nearer(fragments, drawn, len(faces))
+            vertices = np.concatenate([vertices, posed_parts])
             faces = np.concatenate([faces, parts.faces + len(self.camera_vertices)])
             colours = np.concatenate([colours, parts.vertex_colors / 255.0])
         with torch.no_grad():
@@ -114,7 +119,7 @@ class FaceScene:
                 self.camera,
                 Surface(vertex_colors=torch.from_numpy(colours).float()),
                 torch.from_numpy(appearance.lighting).float(),
-                self.fragments if parts is None else None,
+                fragments,
             )
         return to_rgba8(out)
 

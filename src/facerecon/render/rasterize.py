@@ -64,6 +64,17 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cu
     )
 
 
+def nearer(first: Fragments, second: Fragments, offset: int) -> Fragments:
+    """Two rasterisations merged as if drawn into one z-buffer: per pixel the nearer surface; `second`'s
+    triangle ids are shifted by `offset` (its faces follow `first`'s in the combined mesh)."""
+    near = second.depth < first.depth
+    return Fragments(
+        np.where(near, second.tri + offset, first.tri),
+        np.where(near[..., None], second.bary, first.bary),
+        np.where(near, second.depth, first.depth),
+    )
+
+
 def _draw(
     tv: np.ndarray,
     ids: np.ndarray,

@@ -59,7 +59,8 @@ def render(
     screen = camera.to_screen(camera_vertices)
     if fragments is None:
         fragments = rasterize(screen.detach().numpy(), faces.numpy(), camera.height, camera.width, cull_back=True)
-    bary = barycentrics(screen[:, :2], faces, fragments)
+    # Barycentrics differentiable in the vertices only when they need gradients; else the rasteriser's.
+    bary = barycentrics(screen[:, :2], faces, fragments) if camera_vertices.requires_grad else None
     if surface.vertex_colors is not None:
         colour = interpolate(surface.vertex_colors, faces, fragments, bary)
     else:
