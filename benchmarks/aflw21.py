@@ -4,8 +4,8 @@ MediaPipe's own points.
     python benchmarks/aflw21.py [--shared ../shared] [--per-bin 100] [--jobs 2] [--modes full,fast]
 
 Dev split only (never trained or calibrated on). A fixed random sample of `--per-bin` crops per |yaw| bin
-(0-30, 30-60, 60-90; seed 0, so runs compare). Per crop, the crop is the box: detect_faces(bbox=[0, 0,
-120, 120], keep_boxes=True) then reconstruct_face, which is what reconstruct(crop, bbox=...) does. The
+(0-30, 30-60, 60-90; seed 0, so runs compare). Per crop, the crop is the box: the detector (bbox=[0, 0,
+120, 120], keep_boxes=True) then Reconstructor.reconstruct_face, which is what reconstruct(crop, bbox=...) does. The
 21 points come from `landmarks68` by 3DDFA's AFLW mapping (the ears are contour points 3 and 15); NME =
 mean distance over the annotated points / sqrt(w x h) of their bounding box; mean per bin, then the mean
 of the three bins. Yaw MAE against the labels (AFLW counts yaw with the opposite sign to ours: positive
@@ -33,11 +33,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from landmarks import mediapipe_to_68  # noqa: E402
 
 from facerecon.datasets import aflw_points  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import calibrated_aflw21, to_aflw21, visible_nme  # noqa: E402
-from facerecon.model.face_model import load_face_model  # noqa: E402
-from facerecon.pipeline import reconstruct_face  # noqa: E402
+from facerecon.pipeline import Reconstructor  # noqa: E402
 
 BINS = [(0, 30), (30, 60), (60, 91)]
 CROP = 120
@@ -59,17 +57,18 @@ def sample_crops(labels: Path, per_bin: int, split: str = "dev") -> list[dict]:
 def evaluate(job: tuple[Path, dict, tuple[str, ...]]) -> dict:
     folder, row, modes = job
     torch.set_num_threads(1)
-    model = load_face_model()
+    reconstructor = Reconstructor.shared()  # one per worker process
+    model = reconstructor.model
     truth = aflw_points(row)
     loaded = load_image(folder / row["name"])
-    faces = detect_faces(loaded.pixels, bbox=[0, 0, CROP, CROP], keep_boxes=True)
+    faces = reconstructor.detector.detect(loaded.pixels, bbox=[0, 0, CROP, CROP], keep_boxes=True)
     out: dict = {"name": row["name"], "yaw": float(row["yaw"])}
     if faces and faces[0].landmarks is not None:
         out["mediapipe"] = {"nme": visible_nme(to_aflw21(faces[0].landmarks[mediapipe_to_68(model), :2]), truth)}
     for mode in modes:
         if not faces:
             continue
-        face = reconstruct_face(loaded, faces[0], fast=mode == "fast", texture_size=256, model=model)
+        face = reconstructor.reconstruct_face(loaded, faces[0], fast=mode == "fast", texture_size=256)
         common = {"yaw": face.pose["yaw"], "method": face.fit_stats.get("method", "")}
         out[mode] = {"nme": visible_nme(to_aflw21(face.landmarks68), truth)} | common
         out[f"{mode}, calibrated 21"] = {"nme": visible_nme(calibrated_aflw21(face, model), truth)} | common

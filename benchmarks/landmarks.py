@@ -22,12 +22,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.camera import PerspectiveCamera, matrix_to_euler  # noqa: E402
 from facerecon.datasets import annotated_faces  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.landmark_fit import LandmarkFitter  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of, nme  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.model.surface import surface_points  # noqa: E402
+from facerecon.pipeline import detect_faces  # noqa: E402
 
 YAW_BINS = [(0, 30), (30, 60), (60, 91)]
 

@@ -24,27 +24,24 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.datasets import annotated_faces  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.landmark_fit import FaceParameters, LandmarkFitter  # noqa: E402
-from facerecon.fit.photometric import PhotometricFitter  # noqa: E402
 from facerecon.fit.skin_mask import skin_mask  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of, masked_psnr, nme  # noqa: E402
-from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.parameters import Appearance, FitResult  # noqa: E402
-from facerecon.pipeline import landmark_fitter  # noqa: E402
+from facerecon.pipeline import Reconstructor  # noqa: E402
 from facerecon.render.shade import AMBIENT  # noqa: E402
 from facerecon.scene import FaceScene  # noqa: E402
 
 
-def landmarks68(model: FaceModel, fit: FitResult) -> np.ndarray:
-    return landmark_fitter(model).landmarks68(fit, fit.model_vertices(model))[:, :2]
+def landmarks68(fitter: LandmarkFitter, fit: FitResult) -> np.ndarray:
+    return fitter.landmarks68(fit, fit.model_vertices(fitter.model))[:, :2]
 
 
-def psnr(model: FaceModel, fit: FitResult, appearance: Appearance, photo: np.ndarray) -> float:
-    rgba = FaceScene.build(fit, model).render_in_photo(appearance)
+def psnr(fitter: LandmarkFitter, fit: FitResult, appearance: Appearance, photo: np.ndarray) -> float:
+    rgba = FaceScene.build(fit, fitter.model).render_in_photo(appearance)
     h, w = photo.shape[:2]
-    mask = skin_mask(landmarks68(model, fit), h, w) & (rgba[..., 3] > 127)
+    mask = skin_mask(landmarks68(fitter, fit), h, w) & (rgba[..., 3] > 127)
     return masked_psnr(rgba[..., :3], photo, mask)
 
 
@@ -54,15 +51,15 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    model = load_face_model()
-    landmark_fitter = LandmarkFitter(model)
-    photometric = PhotometricFitter(model, landmark_fitter)
+    reconstructor = Reconstructor.shared()
+    model, landmark_fitter = reconstructor.model, reconstructor.landmark_fitter
+    photometric = reconstructor.photometric_fitter
     rows: dict[str, list[float]] = {
         k: [] for k in ("nme_lm", "nme_full", "psnr_flat", "psnr_app", "psnr_full", "t_lm", "t_full")
     }
     for photo_path, truth in annotated_faces(args.shared / "faces/helen_test", args.every):
         photo = load_image(photo_path).pixels
-        face = detect_faces(photo, bbox=bbox_of(truth))[0]
+        face = reconstructor.detector.detect(photo, bbox=bbox_of(truth))[0]
         h, w = photo.shape[:2]
         start = time.perf_counter()
         fit = landmark_fitter.fit(face.landmarks, PerspectiveCamera.for_image(w, h))
@@ -70,18 +67,18 @@ def main() -> None:
         full, appearance = photometric.fit(photo, face.landmarks, fit)
         rows["t_full"].append(time.perf_counter() - start)
 
-        mask = skin_mask(landmarks68(model, fit), h, w)
+        mask = skin_mask(landmarks68(landmark_fitter, fit), h, w)
         mean_colour = photo[mask].mean(0) / 255.0 if mask.any() else np.full(3, 0.5)
         flat = Appearance(AMBIENT.numpy().astype(np.float64), np.tile(mean_colour, (model.n_vertices, 1)))
         params = FaceParameters.start(fit.rotation, fit.translation, fit.identity, fit.expression)
         lighting, coeffs = photometric.solve_appearance(params, photometric.crop(photo, fit))
         first_step = Appearance(lighting.numpy(), (photometric.basis @ coeffs).clamp(0, 1).numpy())
 
-        rows["nme_lm"].append(nme(landmarks68(model, fit), truth))
-        rows["nme_full"].append(nme(landmarks68(model, full), truth))
-        rows["psnr_flat"].append(psnr(model, fit, flat, photo))
-        rows["psnr_app"].append(psnr(model, fit, first_step, photo))
-        rows["psnr_full"].append(psnr(model, full, appearance, photo))
+        rows["nme_lm"].append(nme(landmarks68(landmark_fitter, fit), truth))
+        rows["nme_full"].append(nme(landmarks68(landmark_fitter, full), truth))
+        rows["psnr_flat"].append(psnr(landmark_fitter, fit, flat, photo))
+        rows["psnr_app"].append(psnr(landmark_fitter, fit, first_step, photo))
+        rows["psnr_full"].append(psnr(landmark_fitter, full, appearance, photo))
     r = {k: np.array(v) for k, v in rows.items()}
     n = len(r["nme_lm"])
     print(f"HELEN test, {n} faces, 2 threads\n")

@@ -35,13 +35,10 @@ from facerecon.camera import (  # noqa: E402
 )
 from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.detect import mediapipe_faces  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of, nme  # noqa: E402
-from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
-from facerecon.nets.pretrained import regress  # noqa: E402
 from facerecon.parameters import Appearance, FitResult  # noqa: E402
-from facerecon.pipeline import _photometric_fitter, landmark_fitter, reconstruct_face  # noqa: E402
+from facerecon.pipeline import Reconstructor, detect_faces  # noqa: E402
 from facerecon.scene import FaceScene  # noqa: E402
 from facerecon.texture.refine import refine_albedo  # noqa: E402
 
@@ -56,7 +53,7 @@ def camera_of(pixels: np.ndarray) -> PerspectiveCamera:
     return PerspectiveCamera.for_image(w, h)
 
 
-def accuracy(args: argparse.Namespace, model: FaceModel) -> None:
+def accuracy(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
     print("| set | faces | MediaPipe reads | reconstructed | yaw range | faces | NME fast | NME full |")
     print("|---|---|---|---|---|---|---|---|")
     for dataset in ("helen_test", "afw"):
@@ -67,7 +64,7 @@ def accuracy(args: argparse.Namespace, model: FaceModel) -> None:
             if not faces:
                 rows.append(None)
                 continue
-            fast, full = (reconstruct_face(loaded, faces[0], fast=mode, texture_size=64, model=model)
+            fast, full = (reconstructor.reconstruct_face(loaded, faces[0], fast=mode, texture_size=64)
                           for mode in (True, False))  # fmt: skip
             rows.append((faces[0].landmarks is not None, abs(full.pose["yaw"]), nme(fast.landmarks68, truth),
                          nme(full.landmarks68, truth)))  # fmt: skip
@@ -84,9 +81,10 @@ def accuracy(args: argparse.Namespace, model: FaceModel) -> None:
                   f"{full_nme:.2f} % |")  # fmt: skip
 
 
-def coverage(args: argparse.Namespace, model: FaceModel) -> None:
+def coverage(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
     """AFW without ground-truth boxes: which annotated faces the detector + FaceMesh read (the landmark
     pipeline) and which the regressor adds from confident detector boxes; NME per yaw range."""
+    fitter = reconstructor.landmark_fitter
     by_photo: dict[str, tuple[Path, list[np.ndarray]]] = {}  # AFW keeps a copy of the photo per face
     for path, truth in annotated_faces(args.shared / "faces/afw"):
         by_photo.setdefault(path.stem.rsplit("_", 1)[0], (path, []))[1].append(truth)
@@ -101,12 +99,12 @@ def coverage(args: argparse.Namespace, model: FaceModel) -> None:
                 rows.append(("missed", np.nan, np.nan))
                 continue
             face = match[0]
-            fit, _ = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
+            fit, _ = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
             if face.landmarks is not None:
                 with torch.enable_grad():
-                    fit = landmark_fitter(model).fit(face.landmarks, camera, start=fit)
+                    fit = fitter.fit(face.landmarks, camera, start=fit)
             kind = "read" if face.landmarks is not None else "regressor"
-            rows.append((kind, abs(matrix_to_euler(fit.rotation)[0]), nme(landmarks68(model, fit), truth)))
+            rows.append((kind, abs(matrix_to_euler(fit.rotation)[0]), nme(landmarks68(fitter, fit), truth)))
     print(f"AFW, {len(rows)} annotated faces in {len(by_photo)} photos, no ground-truth boxes\n")
     print(
         "| yaw range (ours) | read by FaceMesh (landmark pipeline) | added by the regressor alone | NME read | "
@@ -123,8 +121,9 @@ def coverage(args: argparse.Namespace, model: FaceModel) -> None:
     print(f"\nmissed by both: {sum(r[0] == 'missed' for r in rows)}")
 
 
-def fitting(args: argparse.Namespace, model: FaceModel) -> None:
-    fitter, photometric = landmark_fitter(model), _photometric_fitter(model)
+def fitting(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
+    fitter, photometric = reconstructor.landmark_fitter, reconstructor.photometric_fitter
+    model = reconstructor.model
     rows: dict[str, list[float]] = {k: [] for k in ("t_mean", "t_reg", "nme_mean", "nme_reg", "psnr_mean", "psnr_reg",
                                                      "psnr_gcn")}  # fmt: skip
     for path, truth in annotated_faces(args.shared / "faces/helen_test", args.every):
@@ -136,19 +135,21 @@ def fitting(args: argparse.Namespace, model: FaceModel) -> None:
             fit = fitter.fit(face.landmarks, camera)
             old, old_appearance = photometric.fit(pixels, face.landmarks, fit)
             middle = time.perf_counter()
-            guess, guess_appearance = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
+            guess, guess_appearance = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
             fit = fitter.fit(face.landmarks, camera, start=guess)
             new, new_appearance = photometric.fit(pixels, face.landmarks, fit, guess_appearance)
             end = time.perf_counter()
         new_scene = FaceScene.build(new, model)
-        refined = Appearance(new_appearance.lighting, refine_albedo(pixels, new_scene, new_appearance))
+        refined = Appearance(
+            new_appearance.lighting, refine_albedo(reconstructor.gcn, pixels, new_scene, new_appearance)
+        )
         rows["t_mean"].append(middle - start)
         rows["t_reg"].append(end - middle)
-        rows["nme_mean"].append(nme(landmarks68(model, old), truth))
-        rows["nme_reg"].append(nme(landmarks68(model, new), truth))
-        rows["psnr_mean"].append(psnr(model, old, old_appearance, pixels))
-        rows["psnr_reg"].append(psnr(model, new, new_appearance, pixels))
-        rows["psnr_gcn"].append(psnr(model, new, refined, pixels))
+        rows["nme_mean"].append(nme(landmarks68(fitter, old), truth))
+        rows["nme_reg"].append(nme(landmarks68(fitter, new), truth))
+        rows["psnr_mean"].append(psnr(fitter, old, old_appearance, pixels))
+        rows["psnr_reg"].append(psnr(fitter, new, new_appearance, pixels))
+        rows["psnr_gcn"].append(psnr(fitter, new, refined, pixels))
     r = {k: np.array(v) for k, v in rows.items()}
     print(f"HELEN test, {len(r['t_mean'])} faces (ground-truth boxes), 2 threads\n")
     print("| full fit (landmark + photometric) | time per face (median) | NME | render PSNR in face mask |")
@@ -163,8 +164,8 @@ def fitting(args: argparse.Namespace, model: FaceModel) -> None:
           f"(better on {np.mean(r['psnr_gcn'] > r['psnr_reg']) * 100:.0f} % of faces)")  # fmt: skip
 
 
-def profiles(args: argparse.Namespace, model: FaceModel) -> None:
-    fitter = landmark_fitter(model)
+def profiles(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
+    fitter = reconstructor.landmark_fitter
     with np.load(args.data) as npz:
         data = {k: npz[k] for k in npz.files if not k.startswith("vertex_")}
     rows = []
@@ -174,17 +175,17 @@ def profiles(args: argparse.Namespace, model: FaceModel) -> None:
         camera = PerspectiveCamera(f, cx, cy, pixels.shape[1], pixels.shape[0])
         truth_fit = FitResult(data["rotation"][i], data["translation"][i], data["identity"][i],
                               data["expression"][i], camera)  # fmt: skip
-        truth = landmarks68(model, truth_fit)
+        truth = landmarks68(fitter, truth_fit)
         yaw = matrix_to_euler(truth_fit.rotation)[0]
         landmarks = np.column_stack([data["landmarks"][i], np.zeros(468)]) if data["has_landmarks"][i] else None
-        guess, _ = regress(pixels, camera, model, landmarks=landmarks, box=data["box"][i])
+        guess, _ = reconstructor.regressor(pixels, camera, landmarks=landmarks, box=data["box"][i])
         row = {"yaw": yaw, "read": landmarks is not None, "reg": guess}
         if landmarks is not None:
             with torch.enable_grad():
                 row["old"] = fitter.fit(landmarks, camera)
                 row["new"] = fitter.fit(landmarks, camera, start=guess)
         rows.append({k: (v if not isinstance(v, FitResult) else (matrix_to_euler(v.rotation)[0] - yaw,
-                                                                   nme(landmarks68(model, v), truth)))
+                                                                   nme(landmarks68(fitter, v), truth)))
                      for k, v in row.items()})  # fmt: skip
     print(f"{len(rows)} synthetic profiles from HELEN test (never trained on); yaw error = mean |fitted − true|\n")
     print(
@@ -216,7 +217,7 @@ def main() -> None:
     args.every = args.every or {"accuracy": 1, "fitting": 3}.get(args.what, 1)
     torch.set_num_threads(2)
     jobs = {"accuracy": accuracy, "coverage": coverage, "fitting": fitting, "profiles": profiles}
-    jobs[args.what](args, load_face_model())
+    jobs[args.what](args, Reconstructor.shared())
 
 
 if __name__ == "__main__":

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.datasets import annotated_faces  # noqa: E402
 from facerecon.metrics import scan_to_mesh  # noqa: E402
-from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
+from facerecon.model.face_model import FaceModel  # noqa: E402
 from facerecon.model.surface import surface_points  # noqa: E402
-from facerecon.pipeline import reconstruct  # noqa: E402
+from facerecon.pipeline import Reconstructor  # noqa: E402
 from facerecon.synthetic import neutral_shape, posed_head  # noqa: E402
 
 SCAN_RADIUS = 9.0  # cm around the nose tip
@@ -47,14 +47,15 @@ def scan_region(model: FaceModel, truth: np.ndarray) -> np.ndarray:
 def evaluate(job: tuple[np.ndarray, object, float, float, tuple[str, ...]]) -> dict:
     identity, look, yaw, pitch, modes = job
     torch.set_num_threads(1)
-    model = load_face_model()
+    reconstructor = Reconstructor.shared()  # one per worker process
+    model = reconstructor.model
     truth = neutral_shape(model, identity)
     ids = scan_region(model, truth)
     faces = model.faces[: model.n_face_triangles]
     photo = posed_head(model, truth, look, yaw, pitch)[0]
     out = {"mean face": scan_to_mesh(truth, neutral_shape(model, np.zeros_like(identity)), faces, ids)}
     for mode in modes:
-        fitted = reconstruct(photo, max_faces=1, fast=mode == "fast", texture_size=256, model=model)[0]
+        fitted = reconstructor.reconstruct(photo, max_faces=1, fast=mode == "fast", texture_size=256)[0]
         out[mode] = scan_to_mesh(truth, neutral_shape(model, fitted.identity), faces, ids)
     return {k: (float(np.median(v)) * 10, float(v.mean()) * 10) for k, v in out.items()}
 
@@ -69,9 +70,10 @@ def main() -> None:
     parser.add_argument("--modes", default="full,fast")
     args = parser.parse_args()
     modes = tuple(args.modes.split(","))
-    model = load_face_model()
+    reconstructor = Reconstructor.shared()
+    model = reconstructor.model
     photos = [photo for photo, _ in annotated_faces(args.shared / "faces" / "helen_test", every=50)][: args.looks]
-    looks = [reconstruct(photo, max_faces=1, texture_size=512, model=model)[0] for photo in photos]
+    looks = [reconstructor.reconstruct(photo, max_faces=1, texture_size=512)[0] for photo in photos]
     rng = np.random.default_rng(args.seed)
     jobs = []
     for i in range(args.faces):

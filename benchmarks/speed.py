@@ -43,7 +43,7 @@ def facemesh_alone(pixels: np.ndarray, bbox: np.ndarray) -> float:
     window = CropWindow.around(bbox, max(mediapipe_faces.CROP_MIN_SIDE, round(side)), mediapipe_faces.CROP_SCALE)
     crop = window.warp(pixels)
     start = time.perf_counter()
-    mediapipe_faces._facemesh(crop, max_faces=1)
+    facerecon.Reconstructor.shared().detector.facemesh(crop, max_faces=1)
     return time.perf_counter() - start
 
 

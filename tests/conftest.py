@@ -24,10 +24,16 @@ def shared_path(relative: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model():
-    from facerecon.model.face_model import load_face_model
+def reconstructor():
+    """The process's shared Reconstructor: what facerecon.reconstruct and the CLI's functions use."""
+    from facerecon.pipeline import Reconstructor
 
-    return load_face_model()
+    return Reconstructor.shared()
+
+
+@pytest.fixture(scope="session")
+def model(reconstructor):
+    return reconstructor.model
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ import pytest
 from conftest import SAMPLE, shared_path
 from PIL import Image
 
-from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.errors import NoFaceError, OutputError
 from facerecon.io.image import load_image
 from facerecon.io.pts import read_pts
+from facerecon.pipeline import detect_faces
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix, matrix_to_euler
-from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.fit.contour import MEDIAPIPE_OVAL
 from facerecon.fit.landmark_fit import N_MESH_LANDMARKS, FaceParameters, LandmarkFitter
 from facerecon.metrics import scan_to_mesh
 from facerecon.model.surface import surface_points
 from facerecon.parameters import FitResult
+from facerecon.pipeline import detect_faces
 from facerecon.synthetic import neutral_shape, posed_head
 
 CAMERA = PerspectiveCamera.for_image(512, 512)

@@ -9,11 +9,10 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
-from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.export.turntable import one_textured_mesh
 from facerecon.fit.gaze import LOOK_RANGE, eye_rotations, gaze_angles, look_weights, turn_eyes
 from facerecon.parameters import FitResult
-from facerecon.pipeline import reconstruct
+from facerecon.pipeline import detect_faces, reconstruct
 from facerecon.render.render import over_background, render
 from facerecon.render.shade import AMBIENT
 from facerecon.video import reconstruct_video

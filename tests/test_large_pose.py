@@ -74,10 +74,8 @@ def test_training_steps_on_labelled_crops_reduce_the_landmark_loss(tmp_path, mod
         data = {k: npz[k] for k in npz.files}
     from facerecon.nets.codec import face_anchor
     from facerecon.nets.pretrained import load_regressor
-    from facerecon.nets.regressor import FaceRegressor
 
-    net = FaceRegressor()
-    net.load_state_dict(load_regressor().state_dict())  # a private copy: the cached net stays as shipped
+    net = load_regressor()  # a fresh copy of the shipped net
     indices = np.arange(12)
     anchor = torch.tensor(face_anchor(model), dtype=torch.float32)
     batch, labels = tool.make_batch(data, indices, None)
@@ -122,8 +120,7 @@ def test_calibrated_aflw21_points_beat_the_68_mapping_on_turned_heads(model):
     mapped, calibrated = [], []
     for row in turned:
         truth = aflw_points(row)
-        face = reconstruct(labels.parent / row["name"], bbox=[0, 0, 120, 120], photometric=False, texture_size=64,
-                           model=model)[0]  # fmt: skip
+        face = reconstruct(labels.parent / row["name"], bbox=[0, 0, 120, 120], photometric=False, texture_size=64)[0]
         mapped.append(visible_nme(to_aflw21(face.landmarks68[:, :2]), truth))
         calibrated.append(visible_nme(calibrated_aflw21(face, model), truth))
     assert len(turned) == 20 and np.mean(calibrated) < np.mean(mapped) - 0.003

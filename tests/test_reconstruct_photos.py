@@ -116,3 +116,22 @@ def test_posed_vertices_project_onto_the_landmarks(astronaut, model):
     posed = surface_points(face.posed_vertices(), face.faces, model.landmarks68.tri, model.landmarks68.bary)
     projected = camera.project(torch.from_numpy(posed)).numpy()
     assert np.allclose(projected, face.landmarks68, atol=0.05)
+
+
+def test_one_reconstructor_serves_threads_at_once(reconstructor):
+    """Photos reconstructed by one Reconstructor from four threads at once come out as they do one by one
+    (the web app serves concurrent users with it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [p for p, _ in annotated_faces(shared_path("faces/helen_test"), every=80)][:4]
+
+    def run(photo):
+        return reconstructor.reconstruct(photo, max_faces=1, texture_size=128)[0]
+
+    alone = [run(photo) for photo in photos]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, photos))
+    for one, other in zip(alone, together, strict=True):
+        assert np.abs(one.vertices - other.vertices).max() < 1e-3  # cm; torch's thread pool may reorder sums
+        assert np.abs(one.texture.astype(int) - other.texture).mean() < 0.5
+        assert abs(one.expression["jawOpen"] - other.expression["jawOpen"]) < 1e-3

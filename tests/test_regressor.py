@@ -13,18 +13,17 @@ from conftest import ROOT, SAMPLE, shared_path
 import facerecon
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
 from facerecon.datasets import annotated_faces
-from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.fit.skin_mask import skin_mask
 from facerecon.io.image import load_image
 from facerecon.metrics import bbox_of, masked_psnr, nme
 from facerecon.model.surface import surface_points
 from facerecon.nets.codec import face_anchor
 from facerecon.nets.gcn import TextureGCN
-from facerecon.nets.pretrained import face_region, load_regressor, onnx_session, regress, regressor_input
+from facerecon.nets.pretrained import face_region, load_regressor, regressor_input
 from facerecon.nets.regressor import FaceRegressor
 from facerecon.nets.training import label_boxes68, label_statistics, make_batch, regressor_loss
 from facerecon.parameters import Appearance, FitResult
-from facerecon.pipeline import _photometric_fitter, landmark_fitter
+from facerecon.pipeline import detect_faces
 from facerecon.render.render import Surface, render, to_rgba8
 from facerecon.scene import FaceScene
 from facerecon.texture.refine import refine_albedo
@@ -38,12 +37,12 @@ def load_tool(name: str):
     return module
 
 
-def test_shipped_onnx_matches_torch_model():
+def test_shipped_onnx_matches_torch_model(reconstructor):
     pixels = load_image(SAMPLE).pixels
     face = detect_faces(pixels, max_faces=1)[0]
     for landmarks in (face.landmarks, None):  # both branches: with MediaPipe's points and box only
         inputs = regressor_input(pixels, landmarks, face.bbox)
-        onnx = onnx_session().run(None, inputs.arrays())[0]
+        onnx = reconstructor.regressor.session.run(None, inputs.arrays())[0]
         with torch.no_grad():
             ours = load_regressor()(*(torch.from_numpy(a) for a in inputs.arrays().values())).numpy()
         assert np.abs(onnx - ours).max() <= 1e-4
@@ -142,16 +141,17 @@ def test_regressor_alone_reconstructs_a_profile_mediapipe_cannot_read(model):
     assert 55 < faces[0].pose["yaw"] < 100, faces[0].pose["yaw"]  # a profile, turned the right way
 
 
-def test_gcn_albedo_renders_closer_to_the_photo_than_the_coarse_albedo(model):
+def test_gcn_albedo_renders_closer_to_the_photo_than_the_coarse_albedo(reconstructor):
+    model = reconstructor.model
     photo, truth = next(iter(annotated_faces(shared_path("faces/helen_test"), every=50)))
     pixels = load_image(photo).pixels
     face = detect_faces(pixels, bbox=bbox_of(truth))[0]
     camera = PerspectiveCamera.for_image(pixels.shape[1], pixels.shape[0])
-    guess, appearance = regress(pixels, camera, model, landmarks=face.landmarks, box=face.bbox)
-    fit = landmark_fitter(model).fit(face.landmarks, camera, start=guess)
-    fit, coarse = _photometric_fitter(model).fit(pixels, face.landmarks, fit, appearance)
+    guess, appearance = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
+    fit = reconstructor.landmark_fitter.fit(face.landmarks, camera, start=guess)
+    fit, coarse = reconstructor.photometric_fitter.fit(pixels, face.landmarks, fit, appearance)
     scene = FaceScene.build(fit, model)
-    refined = Appearance(coarse.lighting, refine_albedo(pixels, scene, coarse))
+    refined = Appearance(coarse.lighting, refine_albedo(reconstructor.gcn, pixels, scene, coarse))
     vertices = fit.model_vertices(model)
     lm68 = fit.to_screen(surface_points(vertices, model.faces, model.landmarks68.tri, model.landmarks68.bary))
     mask = skin_mask(lm68[:, :2], *pixels.shape[:2])

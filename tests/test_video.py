@@ -15,8 +15,8 @@ from PIL import Image
 
 from facerecon.camera import matrix_to_euler
 from facerecon.cli import main
-from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.model.arkit import ARKIT_NAMES
+from facerecon.pipeline import detect_faces
 from facerecon.synthetic import ANIMATED, SAMPLE_FACE_CENTRE, animated_clip, example_curves, still_clip
 from facerecon.video import jitter, reconstruct_video
 

@@ -33,10 +33,9 @@ from calibrate_landmarks68 import cast_to_mean_face, median_surface_points  # no
 
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.datasets import aflw_points  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
-from facerecon.pipeline import reconstruct_face  # noqa: E402
+from facerecon.pipeline import Reconstructor  # noqa: E402
 from facerecon.render.rasterize import rasterize  # noqa: E402
 
 OUT = ROOT / "tools" / "aflw21_calibrated.json"
@@ -60,12 +59,13 @@ def cast(job: tuple[Path, dict]) -> list[tuple[int, list[float]]]:
     """(point, mean-face position) for each annotated point of one crop that lands on the fitted head."""
     folder, row = job
     torch.set_num_threads(1)
-    model = load_face_model()
+    reconstructor = Reconstructor.shared()  # one per worker process
+    model = reconstructor.model
     loaded = load_image(folder / row["name"])
-    faces = detect_faces(loaded.pixels, bbox=[0, 0, CROP, CROP], keep_boxes=True)
+    faces = reconstructor.detector.detect(loaded.pixels, bbox=[0, 0, CROP, CROP], keep_boxes=True)
     if not faces:
         return []
-    face = reconstruct_face(loaded, faces[0], texture_size=64, photometric=False, model=model)
+    face = reconstructor.reconstruct_face(loaded, faces[0], texture_size=64, photometric=False)
     c = face.camera
     size = CROP * UPSAMPLE
     # Pixel centres sit at integers: x at UPSAMPLE x finer resolution is (x + 0.5) * UPSAMPLE - 0.5.

@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.camera import PerspectiveCamera, matrix_to_euler  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.landmark_fit import LandmarkFitter  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.io.pts import read_pts  # noqa: E402
 from facerecon.metrics import bbox_of  # noqa: E402
 from facerecon.model.face_model import FaceModel, load_face_model  # noqa: E402
 from facerecon.model.surface import closest_points_on_mesh, surface_points, vertex_normals  # noqa: E402
+from facerecon.pipeline import detect_faces  # noqa: E402
 from facerecon.render.rasterize import Fragments, rasterize  # noqa: E402
 
 MAX_YAW = 20.0  # degrees: contours of turned faces are silhouettes, not fixed surface points

@@ -31,12 +31,11 @@ from build_face_model import MEDIAPIPE_CALIBRATION, write_npz  # noqa: E402
 from calibrate_landmarks68 import cast_to_mean_face, median_surface_points  # noqa: E402
 
 from facerecon.datasets import annotated_faces  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.contour import MEDIAPIPE_OVAL  # noqa: E402
 from facerecon.fit.landmark_fit import N_MESH_LANDMARKS  # noqa: E402
 from facerecon.model.face_model import DEFAULT_ASSET, load_face_model  # noqa: E402
 from facerecon.model.surface import surface_points  # noqa: E402
-from facerecon.pipeline import reconstruct  # noqa: E402
+from facerecon.pipeline import Reconstructor  # noqa: E402
 from facerecon.render.rasterize import rasterize  # noqa: E402
 from facerecon.synthetic import neutral_shape, posed_head  # noqa: E402
 
@@ -51,16 +50,17 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=300)
     parser.add_argument("--seed", type=int, default=10)
     args = parser.parse_args()
-    model = load_face_model(DEFAULT_ASSET)
+    reconstructor = Reconstructor(load_face_model(DEFAULT_ASSET))
+    model = reconstructor.model
     photos = [photo for photo, _ in annotated_faces(args.shared / "faces/helen_train", every=97)][:LOOKS]
-    looks = [reconstruct(photo, max_faces=1, texture_size=512, model=model)[0] for photo in photos]
+    looks = [reconstructor.reconstruct(photo, max_faces=1, texture_size=512)[0] for photo in photos]
     rng = np.random.default_rng(args.seed)
     samples: list[list[np.ndarray]] = [[] for _ in range(N_MESH_LANDMARKS)]
     for i in range(args.faces):
         identity = np.clip(rng.standard_normal(model.n_identity), -3, 3)
         yaw, pitch = rng.uniform(-MAX_YAW, MAX_YAW), rng.uniform(-MAX_PITCH, MAX_PITCH)
         picture, posed, camera = posed_head(model, neutral_shape(model, identity), looks[i % LOOKS], yaw, pitch)
-        faces = detect_faces(picture, max_faces=1)
+        faces = reconstructor.detector.detect(picture, max_faces=1)
         if not faces or faces[0].landmarks is None:
             continue
         fragments = rasterize(camera.to_screen(posed), model.faces, *picture.shape[:2])

@@ -33,7 +33,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.camera import CropWindow, PerspectiveCamera  # noqa: E402
 from facerecon.datasets import aflw_points  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import AFLW21_EARS, aflw21_weights  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
@@ -46,6 +45,7 @@ from facerecon.nets.regressor import (  # noqa: E402
     rotation_from_6d,
 )
 from facerecon.nets.training import Batch, projected_points  # noqa: E402
+from facerecon.pipeline import detect_faces  # noqa: E402
 
 CROP = 120
 BATCH = 32

@@ -35,16 +35,14 @@ from facerecon.camera import (  # noqa: E402
     matrix_to_euler,
 )
 from facerecon.datasets import annotated_faces  # noqa: E402
-from facerecon.detect.mediapipe_faces import detect_faces  # noqa: E402
 from facerecon.fit.landmark_fit import FaceParameters  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.metrics import bbox_of  # noqa: E402
-from facerecon.model.face_model import load_face_model  # noqa: E402
 from facerecon.model.surface import surface_points, vertex_normals  # noqa: E402
 from facerecon.nets.codec import face_anchor  # noqa: E402
 from facerecon.nets.regressor import CROP_MARGIN, N_LANDMARKS  # noqa: E402
 from facerecon.parameters import FitResult  # noqa: E402
-from facerecon.pipeline import _photometric_fitter, landmark_fitter  # noqa: E402
+from facerecon.pipeline import Reconstructor, detect_faces  # noqa: E402
 from facerecon.render.render import Surface, render  # noqa: E402
 from facerecon.render.shade import sh_shade  # noqa: E402
 from facerecon.scene import FaceScene  # noqa: E402
@@ -70,15 +68,16 @@ def process(job: tuple[int, str, list[float] | None, list[str], int, bool]) -> l
     """The real sample (unless synthetic_only) and one synthetic profile of one photo; [] if no face."""
     index, photo, box, backgrounds, seed, synthetic_only = job
     rng = np.random.default_rng([seed, index])
-    model = load_face_model()
+    reconstructor = Reconstructor.shared()  # one per worker process
+    model = reconstructor.model
     loaded = load_image(photo)
     faces = detect_faces(loaded.pixels, bbox=box, max_faces=1)
     if not faces:
         return []
     h, w = loaded.pixels.shape[:2]
     camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
-    fit = landmark_fitter(model).fit(faces[0].landmarks, camera)
-    photometric = _photometric_fitter(model)
+    fit = reconstructor.landmark_fitter.fit(faces[0].landmarks, camera)
+    photometric = reconstructor.photometric_fitter
     params = FaceParameters.start(fit.rotation, fit.translation, fit.identity, fit.expression)
     lighting, coefficients = (t.numpy().astype(np.float64) for t in
                               photometric.solve_appearance(params, photometric.crop(loaded.pixels, fit)))  # fmt: skip
@@ -132,7 +131,7 @@ def synthetic_profile(
     rng: np.random.Generator,
 ) -> dict | None:
     """The fitted head turned to a random yaw (|yaw| 20-90 degrees) and rendered over a random photo."""
-    model = load_face_model()
+    model = Reconstructor.shared().model
     # Paint: the photo's colour where shown, else the mirror vertex's, else the fitted albedo x lighting.
     camera_vertices = fit.to_camera(vertices)
     with torch.no_grad():

@@ -14,19 +14,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"
 
-from facerecon.detect.mediapipe_faces import detect_faces
 from facerecon.errors import FaceReconError
 from facerecon.io.image import LoadedImage, load_image
-from facerecon.pipeline import reconstruct, reconstruct_face
+from facerecon.pipeline import Reconstructor, detect_faces, reconstruct
 from facerecon.reconstruction import Reconstruction
 
 __all__ = [
     "FaceReconError",
     "LoadedImage",
     "Reconstruction",
+    "Reconstructor",
     "__version__",
     "detect_faces",
     "load_image",
     "reconstruct",
-    "reconstruct_face",
 ]

@@ -90,13 +90,14 @@ def reconstruct_images(
 ) -> int:
     """Reconstruct each image and save one file set per face; returns the exit code (the first failure's)."""
     from facerecon.model.face_model import load_face_model
-    from facerecon.pipeline import reconstruct
+    from facerecon.pipeline import Reconstructor
 
-    model = load_face_model(model_path)  # a broken asset fails every image: main() reports it once
+    # A broken asset fails every image: main() reports it once.
+    reconstructor = Reconstructor(load_face_model(model_path)) if model_path else Reconstructor.shared()
     exit_code = 0
     for image in images:
         try:
-            faces = reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric, fast=fast, model=model)
+            faces = reconstructor.reconstruct(image, bbox=bbox, max_faces=max_faces, photometric=photometric, fast=fast)
             base = stem or Path(image).stem
             for k, face in enumerate(faces):
                 name = base if k == 0 else f"{base}_face{k}"

@@ -24,7 +24,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from facerecon.camera import PerspectiveCamera, matrix_to_euler
-from facerecon.detect.mediapipe_faces import DetectedFace, detect_faces
+from facerecon.detect.mediapipe_faces import DetectedFace, FaceDetector
 from facerecon.errors import (
     InputNotFoundError,
     MissingExtraError,
@@ -34,8 +34,9 @@ from facerecon.errors import (
 )
 from facerecon.fit.gaze import LOOK_RANGE, SIDES, eye_rotations, gaze_angles, look_weights
 from facerecon.io.image import LoadedImage
-from facerecon.model.face_model import FaceModel, load_face_model
+from facerecon.model.face_model import FaceModel
 from facerecon.parameters import FitResult
+from facerecon.pipeline import Reconstructor
 from facerecon.reconstruction import Reconstruction
 from facerecon.scene import FaceScene
 
@@ -101,7 +102,7 @@ def reconstruct_video(
     frames: Iterator[np.ndarray] | list[np.ndarray],
     fps: float,
     *,
-    model: FaceModel | None = None,
+    reconstructor: Reconstructor | None = None,
     keyframes: int = KEYFRAMES,
     smoothing: bool = True,
     progress: bool = False,
@@ -112,13 +113,11 @@ def reconstruct_video(
     Raises NoFaceError when no frame shows a face. `total` (frame count, if known) feeds the progress bar
     and decides which frames are kept in memory as keyframe candidates.
     """
-    from facerecon.pipeline import build_reconstruction, landmark_fitter
-
-    model = model if model is not None else load_face_model()
-    fitter = landmark_fitter(model)
+    reconstructor = reconstructor or Reconstructor.shared()
+    model, fitter = reconstructor.model, reconstructor.landmark_fitter
     started = time.perf_counter()
     stride = max(1, total // (4 * keyframes)) if total else 1  # frames kept in memory as keyframe candidates
-    faces, kept, size = _track_faces(frames, stride, started, total if progress else None)
+    faces, kept, size = _track_faces(reconstructor.detector, frames, stride, started, total if progress else None)
     detected = np.array([f is not None for f in faces])
     camera = PerspectiveCamera.for_image(*size)
 
@@ -163,7 +162,7 @@ def reconstruct_video(
 
     reference_id = min(key_ids, key=lambda i: abs(matrix_to_euler(fits[i].rotation)[0]))
     reference_fit = replace(fits[reference_id], expression=raw_expression[reference_id])  # its eyeLook weights
-    reference = build_reconstruction(
+    reference = reconstructor.build_reconstruction(
         LoadedImage(kept[reference_id], None, f"frame {reference_id}"), faces[reference_id],
         FaceScene.build(reference_fit, model),
     )  # fmt: skip
@@ -190,7 +189,11 @@ def reconstruct_video(
 
 
 def _track_faces(
-    frames: Iterator[np.ndarray] | list[np.ndarray], stride: int, started: float, progress_total: int | None
+    detector: FaceDetector,
+    frames: Iterator[np.ndarray] | list[np.ndarray],
+    stride: int,
+    started: float,
+    progress_total: int | None,
 ) -> tuple[list[DetectedFace | None], dict[int, np.ndarray], tuple[int, int]]:
     """Landmarks per frame (searched around the previous face first, then everywhere), the frames kept as
     keyframe candidates (every `stride`-th with a face), and the frame size (width, height)."""
@@ -199,8 +202,8 @@ def _track_faces(
     size, box = None, None
     for i, frame in enumerate(frames):
         size = size or (frame.shape[1], frame.shape[0])
-        found = detect_faces(frame, bbox=box, max_faces=1) if box is not None else []
-        found = found or detect_faces(frame, max_faces=1)
+        found = detector.detect(frame, bbox=box, max_faces=1) if box is not None else []
+        found = found or detector.detect(frame, max_faces=1)
         face = found[0] if found else None
         faces.append(face)
         box = _grow(face.bbox) if face is not None else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -164,11 +164,7 @@ def _topology(data: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.
 
 def load_face_model(path: str | Path | None = None) -> FaceModel:
     """Load the shipped model (or another asset); a missing or corrupt asset raises ModelAssetError."""
-    return _load_cached(str(Path(path) if path is not None else DEFAULT_ASSET))
-
-
-@lru_cache(maxsize=2)
-def _load_cached(path: str) -> FaceModel:
+    path = Path(path) if path is not None else DEFAULT_ASSET
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}

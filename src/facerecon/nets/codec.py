@@ -7,8 +7,6 @@ size, at depth exp(z) * focal / size.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 
@@ -19,7 +17,6 @@ from facerecon.nets.regressor import N_OUTPUTS, SLICES, rotation_from_6d, rotati
 from facerecon.parameters import Appearance, FitResult
 
 
-@lru_cache(maxsize=2)
 def face_anchor(model: FaceModel) -> np.ndarray:
     """The model-space point the position code refers to: the centre of the mean face's MediaPipe points."""
     return model.embedded(model.mediapipe).mean.numpy().astype(np.float64).mean(axis=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,37 +50,41 @@ def regressor_input(pixels: np.ndarray, landmarks: np.ndarray | None, box: np.nd
     return RegressorInput(window, image, points, flag)
 
 
-def regress(
-    pixels: np.ndarray,
-    camera: PerspectiveCamera,
-    model: FaceModel,
-    *,
-    landmarks: np.ndarray | None = None,
-    box: np.ndarray | None = None,
-) -> tuple[FitResult, Appearance]:
-    """One pass of the shipped regressor (onnxruntime) on the face with these landmarks or in this box."""
-    inputs = regressor_input(pixels, landmarks, box)
-    vector = onnx_session().run(None, inputs.arrays())[0][0]
-    return decode(vector, inputs.window.camera(camera), camera, face_anchor(model), model)
+class Regressor:
+    """The shipped regressor (onnxruntime) for one face model: one pass per face. onnxruntime's sessions may
+    run from several threads at once."""
+
+    def __init__(self, model: FaceModel) -> None:
+        import onnxruntime
+
+        self.model, self.anchor = model, face_anchor(model)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        # Spinning threads would keep the cores busy after each run, slowing the torch work that follows.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(REGRESSOR_ONNX), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for missing or corrupt files
+            raise ModelAssetError(f"regressor ONNX unreadable: {REGRESSOR_ONNX} ({exc.__class__.__name__})") from None
+
+    def __call__(
+        self,
+        pixels: np.ndarray,
+        camera: PerspectiveCamera,
+        *,
+        landmarks: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+    ) -> tuple[FitResult, Appearance]:
+        """The face with these landmarks or in this box."""
+        inputs = regressor_input(pixels, landmarks, box)
+        vector = self.session.run(None, inputs.arrays())[0][0]
+        return decode(vector, inputs.window.camera(camera), camera, self.anchor, self.model)
 
 
-@lru_cache(maxsize=1)
-def onnx_session():
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    # Spinning threads would keep the cores busy after each run, slowing the torch work that follows.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return onnxruntime.InferenceSession(str(REGRESSOR_ONNX), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors for missing or corrupt files
-        raise ModelAssetError(f"regressor ONNX unreadable: {REGRESSOR_ONNX} ({exc.__class__.__name__})") from None
-
-
-@lru_cache(maxsize=1)
 def load_regressor() -> FaceRegressor:
-    """The torch regressor with the shipped weights, in eval mode."""
+    """The torch regressor with the shipped weights, in eval mode (for training and export)."""
     net = FaceRegressor()
     _load_weights(net, REGRESSOR_WEIGHTS, "regressor")
     return net.eval()
@@ -89,11 +92,6 @@ def load_regressor() -> FaceRegressor:
 
 def load_gcn(model: FaceModel) -> TextureGCN:
     """The texture GCN over this model's face region, with the shipped weights, in eval mode."""
-    return _load_gcn(model)
-
-
-@lru_cache(maxsize=2)
-def _load_gcn(model: FaceModel) -> TextureGCN:
     net = TextureGCN(*face_region(model))
     _load_weights(net, GCN_WEIGHTS, "texture GCN")
     return net.eval()

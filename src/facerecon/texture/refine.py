@@ -7,8 +7,7 @@ import torch
 
 from facerecon.model.face_model import FaceModel
 from facerecon.model.surface import vertex_normals
-from facerecon.nets.gcn import gcn_features
-from facerecon.nets.pretrained import load_gcn
+from facerecon.nets.gcn import TextureGCN, gcn_features
 from facerecon.parameters import Appearance
 from facerecon.render.shade import sh_shade
 from facerecon.scene import FaceScene
@@ -21,8 +20,8 @@ def vertex_shading(model: FaceModel, camera_vertices: torch.Tensor, lighting: to
     return sh_shade(torch.ones_like(camera_vertices), normals, lighting)
 
 
-def refine_albedo(pixels: np.ndarray, scene: FaceScene, appearance: Appearance) -> np.ndarray:
-    """(V, 3) albedo in [0, 1]: the GCN's refinement over the face region, the coarse albedo elsewhere."""
+def refine_albedo(gcn: TextureGCN, pixels: np.ndarray, scene: FaceScene, appearance: Appearance) -> np.ndarray:
+    """(V, 3) albedo in [0, 1]: the GCN's (load_gcn) refinement over the face region, the coarse albedo elsewhere."""
     model = scene.model
     colors, shown = sample_vertex_colors(pixels, scene)
     n = model.n_face_vertices
@@ -32,7 +31,7 @@ def refine_albedo(pixels: np.ndarray, scene: FaceScene, appearance: Appearance) 
         coarse = torch.from_numpy(appearance.albedo).float()
         features = gcn_features(torch.from_numpy(colors[:n])[None], torch.from_numpy(shown[:n])[None],
                                 shading[None, :n], coarse[None, :n], torch.from_numpy(model.mirror[:n]))  # fmt: skip
-        correction = load_gcn(model)(features)[0]
+        correction = gcn(features)[0]
     refined = appearance.albedo.copy()
     refined[:n] = np.clip(appearance.albedo[:n] + correction.numpy(), 0.0, 1.0)
     return refined
