@@ -131,31 +131,32 @@ def interpolate(
     """Per-pixel attribute (H, W, C) from per-vertex attributes (V, C); zero where no triangle covers.
 
     Differentiable with respect to `attributes`, and to vertex positions when `bary` comes from
-    `barycentrics` (else the rasteriser's constant barycentrics are used).
+    `barycentrics` (else the rasteriser's constant barycentrics are used). Only the covered pixels are
+    computed (forward and backward), then laid out in the image.
     """
-    mask = torch.from_numpy(fragments.mask)
-    tri = torch.from_numpy(np.where(fragments.mask, fragments.tri, 0))
-    if bary is None:
-        bary = torch.from_numpy(fragments.bary).to(attributes.dtype)
-    corners = attributes[faces[tri]]  # (H, W, 3, C)
-    values = (bary[..., None] * corners).sum(-2)
-    return values * mask[..., None].to(values.dtype)
+    h, w = fragments.tri.shape
+    covered = torch.from_numpy(np.flatnonzero(fragments.mask))
+    tri = torch.from_numpy(fragments.tri.reshape(-1))[covered]
+    weights = torch.from_numpy(fragments.bary) if bary is None else bary
+    weights = weights.reshape(-1, 3)[covered].to(attributes.dtype)
+    values = (weights[..., None] * attributes[faces[tri]]).sum(-2)  # (N, C)
+    out = values.new_zeros(h * w, attributes.shape[-1]).index_copy(0, covered, values)
+    return out.reshape(h, w, -1)
 
 
 def barycentrics(screen_xy: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """Barycentrics (H, W, 3) of each pixel centre in its covering triangle, recomputed from `screen_xy`
-    (V, 2) so that they are differentiable with respect to the vertex positions; zero where uncovered."""
+    (V, 2) so that they are differentiable with respect to the vertex positions; zero where uncovered.
+    Only the covered pixels are computed."""
     h, w = fragments.tri.shape
-    mask = torch.from_numpy(fragments.mask)
-    tri = torch.from_numpy(np.where(fragments.mask, fragments.tri, 0))
-    corners = screen_xy[faces[tri]]  # (H, W, 3, 2)
-    ys, xs = torch.meshgrid(
-        torch.arange(h, dtype=screen_xy.dtype), torch.arange(w, dtype=screen_xy.dtype), indexing="ij"
-    )
-    a, b, c = corners.unbind(-2)
-    area = (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
+    covered = np.flatnonzero(fragments.mask)
+    a, b, c = screen_xy[faces[torch.from_numpy(fragments.tri.reshape(-1)[covered])]].unbind(-2)  # (N, 2) each
+    xs = torch.from_numpy((covered % w).astype(np.float64)).to(screen_xy.dtype)
+    ys = torch.from_numpy((covered // w).astype(np.float64)).to(screen_xy.dtype)
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     area = torch.where(area.abs() < 1e-9, torch.full_like(area, 1e-9), area)
-    w1 = ((xs - a[..., 0]) * (c[..., 1] - a[..., 1]) - (ys - a[..., 1]) * (c[..., 0] - a[..., 0])) / area
-    w2 = ((b[..., 0] - a[..., 0]) * (ys - a[..., 1]) - (b[..., 1] - a[..., 1]) * (xs - a[..., 0])) / area
-    bary = torch.stack([1 - w1 - w2, w1, w2], dim=-1)
-    return bary * mask[..., None].to(bary.dtype)
+    w1 = ((xs - a[:, 0]) * (c[:, 1] - a[:, 1]) - (ys - a[:, 1]) * (c[:, 0] - a[:, 0])) / area
+    w2 = ((b[:, 0] - a[:, 0]) * (ys - a[:, 1]) - (b[:, 1] - a[:, 1]) * (xs - a[:, 0])) / area
+    values = torch.stack([1 - w1 - w2, w1, w2], dim=-1)
+    out = values.new_zeros(h * w, 3).index_copy(0, torch.from_numpy(covered), values)
+    return out.reshape(h, w, 3)
