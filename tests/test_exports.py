@@ -110,17 +110,39 @@ def test_glb_geometry_is_the_fitted_mesh_in_metres(saved):
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node (Node.js) for Khronos' gltf-validator")
+def test_glb_texture_png_is_lossless(saved, tmp_path):
+    """--glb-texture png: the skin's texture travels in the GLB as PNG, pixel for pixel the texture; the
+    default JPEG is lossy but close."""
+    from PIL import Image
+
+    from facerecon.cli import build_parser
+
+    recon, outdir = saved
+    assert build_parser().parse_args(["reconstruct", "x.jpg", "-o", "o", "--glb-texture", "png"]).glb_texture == "png"
+    recon.save(tmp_path, "lossless", formats=("glb",), glb_texture="png")
+    skins = {}
+    for path in (outdir / "astro.glb", tmp_path / "lossless.glb"):
+        document, binary = read_glb(path)
+        view = document["bufferViews"][document["images"][0]["bufferView"]]
+        data = binary[view["byteOffset"] : view["byteOffset"] + view["byteLength"]]
+        skins[document["images"][0]["mimeType"]] = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert (skins["image/png"] == recon.texture).all()
+    assert 0 < np.abs(skins["image/jpeg"].astype(int) - recon.texture).mean() < 3
+
+
 def test_glb_passes_khronos_validator(saved):
     if not VALIDATOR.exists():
         pytest.skip(f"needs gltf-validator at {VALIDATOR} (.ci/run installs it: npm install --prefix .ci/node)")
-    _, outdir = saved
-    result = subprocess.run(
-        ["node", str(ROOT / "tests/js/validate_gltf.js"), str(outdir / "astro.glb")],
-        capture_output=True, text=True, env=os.environ | {"GLTF_VALIDATOR": str(VALIDATOR)}, check=True,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
-    assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
-    assert report["info"]["hasMorphTargets"] and report["info"]["hasTextures"]
+    recon, outdir = saved
+    recon.save(outdir, "astro_png", formats=("glb",), glb_texture="png")
+    for name in ("astro.glb", "astro_png.glb"):
+        result = subprocess.run(
+            ["node", str(ROOT / "tests/js/validate_gltf.js"), str(outdir / name)],
+            capture_output=True, text=True, env=os.environ | {"GLTF_VALIDATOR": str(VALIDATOR)}, check=True,
+        )  # fmt: skip
+        report = json.loads(result.stdout)
+        assert report["issues"]["numErrors"] == 0, (name, report["issues"]["messages"])
+        assert report["info"]["hasMorphTargets"] and report["info"]["hasTextures"]
 
 
 def test_obj_round_trip(saved):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from facerecon import __version__
 from facerecon.errors import FaceReconError, InputNotFoundError, NotAFileError
-from facerecon.export.formats import DEFAULT_FORMATS, FORMATS
+from facerecon.export.formats import DEFAULT_FORMATS, FORMATS, GLB_TEXTURES
 
 SAMPLE_PHOTO = Path(__file__).parent / "data" / "astronaut.jpg"
 EXIT_USAGE = 2
@@ -51,6 +51,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
             fast=args.fast,
             turntable=args.turntable,
             formats=args.formats,
+            glb_texture=args.glb_texture,
             model_path=args.model,
             debug=args.debug,
         )
@@ -85,6 +86,7 @@ def reconstruct_images(
     fast: bool = False,
     turntable: bool = False,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
+    glb_texture: str = "jpeg",
     model_path: str | None = None,
     debug: bool = False,
 ) -> int:
@@ -101,7 +103,7 @@ def reconstruct_images(
             base = stem or Path(image).stem
             for k, face in enumerate(faces):
                 name = base if k == 0 else f"{base}_face{k}"
-                written = face.save(outdir, name, formats=formats, turntable=turntable)
+                written = face.save(outdir, name, formats=formats, turntable=turntable, glb_texture=glb_texture)
                 print(f"{image}: face {k} -> {written[0]}")
         except FaceReconError as exc:
             exit_code = exit_code or report(exc)
@@ -182,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"comma-separated mesh formats from {','.join(FORMATS)} (default {','.join(DEFAULT_FORMATS)})",
     )
+    rec.add_argument("--glb-texture", choices=GLB_TEXTURES, default="jpeg",
+                     help="the GLB's skin texture: jpeg (default, smaller) or png (lossless)")  # fmt: skip
     rec.add_argument("--model", metavar="NPZ", help="another face model asset (default: the shipped one)")
 
     batch = sub.add_parser("batch", help="every image in a folder (resumable; one output folder per image)")

@@ -105,12 +105,20 @@ class Reconstruction:
         return self.vertices @ np.asarray(self.pose["rotation"]).T + np.asarray(self.pose["translation"])
 
     def save(
-        self, outdir: str | Path, stem: str, *, formats: tuple[str, ...] | None = None, turntable: bool = False
+        self,
+        outdir: str | Path,
+        stem: str,
+        *,
+        formats: tuple[str, ...] | None = None,
+        turntable: bool = False,
+        glb_texture: str = "jpeg",
     ) -> list[Path]:
         """Write the mesh formats (default obj + mtl, glb, json; ply on request) and the pictures
         (_texture, _overlay, and after the photometric stage _albedo and _render .png; _turntable.gif on
-        request) atomically; returns their paths."""
+        request) atomically; returns their paths. glb_texture="png" embeds the skin's texture in the GLB
+        losslessly (default JPEG)."""
         from facerecon.export.files import save_reconstruction
         from facerecon.export.formats import DEFAULT_FORMATS
 
-        return save_reconstruction(self, Path(outdir), stem, formats=formats or DEFAULT_FORMATS, turntable=turntable)
+        return save_reconstruction(self, Path(outdir), stem, formats=formats or DEFAULT_FORMATS, turntable=turntable,
+                                   glb_texture=glb_texture)  # fmt: skip

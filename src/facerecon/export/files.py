@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from facerecon.errors import OutputError
-from facerecon.export.formats import DEFAULT_FORMATS, FORMATS
+from facerecon.export.formats import DEFAULT_FORMATS, FORMATS, GLB_TEXTURES
 from facerecon.export.glb import export_glb
 from facerecon.export.images import png_bytes
 from facerecon.export.json_export import export_json
@@ -28,11 +28,15 @@ def save_reconstruction(
     *,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     turntable: bool = False,
+    glb_texture: str = "jpeg",
 ) -> list[Path]:
-    """Encode the chosen mesh formats and the pictures, then write them all atomically."""
+    """Encode the chosen mesh formats and the pictures, then write them all atomically; glb_texture: how the
+    GLB embeds the skin's texture (GLB_TEXTURES)."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown format(s) {sorted(unknown)}; choose from {sorted(FORMATS)}")
+    if glb_texture not in GLB_TEXTURES:
+        raise ValueError(f"unknown GLB texture {glb_texture!r}; choose from {list(GLB_TEXTURES)}")
     pictures = {"texture": recon.texture, "overlay": recon.overlay, "albedo": recon.albedo_texture,
                 "render": recon.render, "parts": None if recon.parts is None else recon.parts.texture}  # fmt: skip
     names = {key: f"{stem}_{key}.png" for key, image in pictures.items() if image is not None}
@@ -57,8 +61,9 @@ def save_reconstruction(
         if "json" in formats:
             contents[names["json"]] = export_json(recon, names).encode()
         if "glb" in formats:
-            parts_png = {"parts": pngs["parts"].result()} if "parts" in pngs else {}
-            contents[names["glb"]] = export_glb(recon, pngs=parts_png)
+            wanted = ("parts", "texture") if glb_texture == "png" else ("parts",)
+            reused = {key: pngs[key].result() for key in wanted if key in pngs}
+            contents[names["glb"]] = export_glb(recon, pngs=reused, texture=glb_texture)
         if turntable:
             contents[names["turntable"]] = turntable_gif(recon)
         encoded = {key: pngs[key].result() if key in pngs else png_bytes(image) for key, image in shown.items()}

@@ -2,3 +2,4 @@
 
 FORMATS = ("obj", "glb", "ply", "json")
 DEFAULT_FORMATS = ("obj", "glb", "json")
+GLB_TEXTURES = ("jpeg", "png")  # how the GLB embeds the skin texture: a quarter of the bytes, or lossless

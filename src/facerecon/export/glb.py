@@ -7,7 +7,8 @@
   sparse accessor holding only the vertices it moves (the sample's file: 4.8 MB instead of 8.6).
 - The head pose is the node's rotation and translation, in the frame of a camera node at the origin
   that looks down -Z as glTF cameras do (the photo's camera, with its vertical field of view).
-- The UV texture is embedded as PNG in an unlit-looking PBR material (metallic 0, roughness 1).
+- The UV texture is embedded as JPEG (or PNG on request) in an unlit-looking PBR material (metallic 0,
+  roughness 1); the eyes' and mouth's as PNG.
 """
 
 from __future__ import annotations
@@ -43,16 +44,23 @@ class Animation:
 
 
 def export_glb(
-    recon: Reconstruction, animation: Animation | None = None, pngs: dict[str, bytes] | None = None
+    recon: Reconstruction,
+    animation: Animation | None = None,
+    pngs: dict[str, bytes] | None = None,
+    texture: str = "jpeg",
 ) -> bytes:
     """The GLB file's bytes: one primitive per mesh (skin, eyes, mouth), each with its material and the 52
-    morph targets. `pngs` ({"parts": ...}) saves re-encoding textures the caller encoded."""
+    morph targets. `pngs` ({"texture": ..., "parts": ...}) saves re-encoding textures the caller encoded;
+    texture: "jpeg" (the default: a quarter of the PNG's bytes) or "png" (lossless) for the skin's."""
     pngs = pngs or {}
     names = list(recon.expression)
     weights = np.array([recon.expression[name] for name in names], dtype=np.float32)
     builder = _Builder()
-    # The photo-like skin texture travels as JPEG (a quarter of the PNG's bytes); the flat parts' as PNG.
-    images = {"face": (builder.view(jpeg_bytes(recon.texture)), "image/jpeg")}
+    if texture == "png":
+        skin = (builder.view(pngs.get("texture") or png_bytes(recon.texture)), "image/png")
+    else:
+        skin = (builder.view(jpeg_bytes(recon.texture)), "image/jpeg")
+    images = {"face": skin}  # the flat parts' texture always as PNG
     if recon.parts is not None:
         images["parts"] = (builder.view(pngs.get("parts") or png_bytes(recon.parts.texture)), "image/png")
     meshes = recon.meshes
