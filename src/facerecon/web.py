@@ -90,8 +90,11 @@ def build_app(output_root: Path) -> gr.Blocks:
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, output_root: Path | None = None) -> None:
+    from facerecon.pipeline import Reconstructor
+
     root = output_root or Path(tempfile.mkdtemp(prefix="facerecon_web_"))
     app = build_app(root)
+    Reconstructor.shared()  # built before the first upload, not during it; its users share it
     app.launch(server_name=host, server_port=port, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, quiet=True)
 
 
