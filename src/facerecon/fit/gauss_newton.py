@@ -94,7 +94,7 @@ class GaussNewton:
         """The cost with the views' current correspondences."""
         total = IDENTITY_PRIOR * float(identity @ identity)
         for view, (rotation, translation, expression) in zip(views, poses, strict=True):
-            pixels = self.project(view, identity, rotation, translation, expression)[0]
+            pixels = self.project(view, identity, rotation, translation, expression, jacobian=False)[0]
             error = (((pixels - view.observed) / view.scale) ** 2).sum(axis=1)
             landmarks = float(view.weights @ error) / max(float(view.weights.sum()), 1e-6)
             turn = _turn(rotation, view.prior_rotation)
@@ -144,10 +144,17 @@ class GaussNewton:
         return identity, moved
 
     def project(
-        self, view: View, identity: np.ndarray, rotation: np.ndarray, translation: np.ndarray, expression: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels (P, 2) of the view's model points and their Jacobian (2P, 6 + E + K) with respect to a
-        small rotation vector applied before `rotation`, the translation, the expression and the identity."""
+        self,
+        view: View,
+        identity: np.ndarray,
+        rotation: np.ndarray,
+        translation: np.ndarray,
+        expression: np.ndarray,
+        jacobian: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pixels (P, 2) of the view's model points and (unless jacobian=False) their Jacobian (2P, 6 + E + K)
+        with respect to a small rotation vector applied before `rotation`, the translation, the expression and
+        the identity."""
         rows, camera = view.rows, view.camera
         bases = self.bases[rows]
         rotated = (self.mean[rows] + bases @ np.concatenate([expression, identity])) @ rotation.T
@@ -155,20 +162,21 @@ class GaussNewton:
         depth = -points[:, 2]
         pixels = np.column_stack([camera.cx + camera.focal * points[:, 0] / depth,
                                   camera.cy - camera.focal * points[:, 1] / depth])  # fmt: skip
-        d_pixel = np.zeros((len(points), 2, 3))  # d(pixel) / d(camera point)
-        d_pixel[:, 0, 0] = camera.focal / depth
-        d_pixel[:, 0, 2] = camera.focal * points[:, 0] / depth**2
-        d_pixel[:, 1, 1] = -camera.focal / depth
-        d_pixel[:, 1, 2] = -camera.focal * points[:, 1] / depth**2
-        # Camera point = exp([w]x) R p + t: d/dw = -[R p]x at w = 0; d/dt = I; d/d(expression, identity) = R B.
+        if not jacobian:
+            return pixels, None
+        # Camera point = exp([w]x) R p + t: d/dw = -[R p]x at w = 0; d/dt = I; d/d(expression, identity) = R B
+        # (one matrix product over all points and bases, not a batched einsum).
         cross = np.zeros((len(points), 3, 3))
         cross[:, 0, 1], cross[:, 0, 2] = rotated[:, 2], -rotated[:, 1]
         cross[:, 1, 0], cross[:, 1, 2] = -rotated[:, 2], rotated[:, 0]
         cross[:, 2, 0], cross[:, 2, 1] = rotated[:, 1], -rotated[:, 0]
-        d_point = np.concatenate(
-            [cross, np.broadcast_to(np.eye(3), cross.shape), np.einsum("ij,njk->nik", rotation, bases)], axis=2
-        )
-        return pixels, np.einsum("nij,njk->nik", d_pixel, d_point).reshape(-1, d_point.shape[2])
+        turned_bases = np.tensordot(bases, rotation, axes=([1], [1])).transpose(0, 2, 1)
+        d_point = np.concatenate([cross, np.broadcast_to(np.eye(3), cross.shape), turned_bases], axis=2)
+        # pixel = (cx + f X / d, cy - f Y / d) with d = -Z: two non-zero derivatives per pixel coordinate.
+        scale, along = (camera.focal / depth)[:, None], points[:, :2] / depth[:, None]  # along: (X, Y) / d
+        d_x = scale * (d_point[:, 0] + along[:, :1] * d_point[:, 2])
+        d_y = -scale * (d_point[:, 1] + along[:, 1:] * d_point[:, 2])
+        return pixels, np.stack([d_x, d_y], axis=1).reshape(-1, d_point.shape[2])
 
 
 def _turn(rotation: np.ndarray, prior_rotation: np.ndarray) -> np.ndarray:
