@@ -70,18 +70,20 @@ class GaussNewton:
         poses = [(v.rotation, v.translation, np.clip(v.expression, 0.0, 1.0)) for v in views]
         damping = DAMPING
         for step in range(steps):
-            if step % REPICK_EVERY == 0:
+            if step % REPICK_EVERY == 0:  # new correspondences: the cost is taken afresh; else the last step's
                 for view, pose in zip(views, poses, strict=True):
                     view.rotation, view.translation, view.expression = pose
                     view.rows, view.weights = view.repick(view, identity)
-            cost = self.cost(views, identity, poses)
+                cost = self.cost(views, identity, poses)
             hessian, gradient, low, high = self.normal_equations(views, identity, poses, fit_identity)
             diagonal = np.eye(len(hessian)) * np.mean(np.diag(hessian))
             for _ in range(RETRIES):
                 step_ = box_qp(hessian + damping * diagonal, gradient, low, high)
                 trial_identity, trial_poses = self.moved(identity, poses, step_, fit_identity)
-                if self.cost(views, trial_identity, trial_poses) <= cost:
-                    identity, poses, damping = trial_identity, trial_poses, max(damping / 10, DAMPING)
+                trial_cost = self.cost(views, trial_identity, trial_poses)
+                if trial_cost <= cost:
+                    identity, poses, cost = trial_identity, trial_poses, trial_cost
+                    damping = max(damping / 10, DAMPING)
                     break
                 damping *= 10
             else:
