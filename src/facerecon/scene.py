@@ -101,7 +101,8 @@ class FaceScene:
 
     def render(self, appearance: Appearance, parts: Parts | None = None) -> np.ndarray:
         """The frame's RGBA (S, S, 4) uint8: fitted albedo x fitted lighting, alpha = coverage; with `parts`,
-        the eyes and the mouth's inside in their colours under the same light (rasterised with the skin)."""
+        the eyes and the mouth's inside in their colours under the same light (rasterised alone and merged with
+        the head's fragments by depth)."""
         vertices, faces, colours = self.camera_vertices, self.model.faces, appearance.albedo
         fragments = self.fragments
         if parts is not None:  # only the parts are rasterised; the head's fragments are the scene's
