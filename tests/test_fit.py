@@ -22,9 +22,9 @@ CAMERA = PerspectiveCamera.for_image(512, 512)
 def exact_points(fitter: LandmarkFitter, identity: np.ndarray, expression: np.ndarray, yaw: float) -> np.ndarray:
     """(478, 3) MediaPipe-like points of a face: its embedded points projected, the oval on its silhouette."""
     params = FaceParameters.start(euler_to_matrix(yaw, 5.0, 0.0), np.array([0.0, 1.0, -60.0]), identity, expression)
-    rows = fitter.correspondence(params, CAMERA)
     with torch.no_grad():
-        pixels = CAMERA.project(params.camera_points(fitter.points_model))[rows].numpy()
+        camera_points = params.camera_points(fitter.points_model)
+    pixels = CAMERA.project(camera_points)[fitter.correspondence(params, CAMERA, camera_points)].numpy()
     points = np.zeros((478, 3))
     points[:N_MESH_LANDMARKS, :2] = pixels
     return points

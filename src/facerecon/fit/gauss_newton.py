@@ -50,6 +50,8 @@ class View:
     prior_rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # model point per observed one
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (P,) visibility
+    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (P, 3) the rows' mean points
+    bases: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 0)))  # (P, 3, E + K) the rows' bases
 
 
 Pose = tuple[np.ndarray, np.ndarray, np.ndarray]  # rotation, translation, expression
@@ -74,6 +76,7 @@ class GaussNewton:
                 for view, pose in zip(views, poses, strict=True):
                     view.rotation, view.translation, view.expression = pose
                     view.rows, view.weights = view.repick(view, identity)
+                    view.mean, view.bases = self.mean[view.rows], self.bases[view.rows]  # gathered once per pick
                 cost = self.cost(views, identity, poses)
             hessian, gradient, low, high = self.normal_equations(views, identity, poses, fit_identity)
             diagonal = np.eye(len(hessian)) * np.mean(np.diag(hessian))
@@ -96,11 +99,13 @@ class GaussNewton:
         """The cost with the views' current correspondences."""
         total = IDENTITY_PRIOR * float(identity @ identity)
         for view, (rotation, translation, expression) in zip(views, poses, strict=True):
-            pixels = self.project(view, identity, rotation, translation, expression, jacobian=False)[0]
+            pixels = self.project(view, identity, rotation, translation, expression, jacobian=None)[0]
             error = (((pixels - view.observed) / view.scale) ** 2).sum(axis=1)
             landmarks = float(view.weights @ error) / max(float(view.weights.sum()), 1e-6)
-            turn = _turn(rotation, view.prior_rotation)
-            prior = view.rotation_prior * float(turn @ turn) + EXPRESSION_L1 * float(expression.sum())
+            prior = EXPRESSION_L1 * float(expression.sum())
+            if view.rotation_prior:  # scipy's rotation vector costs ~0.3 ms a call: not when unweighted
+                turn = _turn(rotation, view.prior_rotation)
+                prior += view.rotation_prior * float(turn @ turn)
             total += (landmarks + prior) / len(views)
         return total
 
@@ -119,15 +124,16 @@ class GaussNewton:
             gradient[shared] -= IDENTITY_PRIOR * identity
             low[shared], high[shared] = -IDENTITY_LIMIT - identity, IDENTITY_LIMIT - identity
         for i, (view, (rotation, translation, expression)) in enumerate(zip(views, poses, strict=True)):
-            pixels, jacobian = self.project(view, identity, rotation, translation, expression)
+            pixels, jacobian = self.project(view, identity, rotation, translation, expression, fit_identity)
             w = np.sqrt(np.repeat(view.weights, 2) / (view.scale**2 * max(float(view.weights.sum()), 1e-6) * n))
-            a = (jacobian if fit_identity else jacobian[:, :own]) * w[:, None]
+            a = jacobian * w[:, None]
             columns = np.r_[np.arange(i * own, (i + 1) * own), shared]
             hessian[np.ix_(columns, columns)] += a.T @ a
             gradient[columns] -= a.T @ ((pixels - view.observed).reshape(-1) * w)
             r, e = slice(i * own, i * own + 3), slice(i * own + 6, (i + 1) * own)
-            hessian[r, r] += view.rotation_prior / n * np.eye(3)
-            gradient[r] -= view.rotation_prior / n * _turn(rotation, view.prior_rotation)
+            if view.rotation_prior:
+                hessian[r, r] += view.rotation_prior / n * np.eye(3)
+                gradient[r] -= view.rotation_prior / n * _turn(rotation, view.prior_rotation)
             gradient[e] -= EXPRESSION_L1 / (2 * n)  # the prior's slope on non-negative weights (cost halved)
             low[e], high[e] = -expression, 1.0 - expression
         return hessian, gradient, low, high
@@ -152,27 +158,26 @@ class GaussNewton:
         rotation: np.ndarray,
         translation: np.ndarray,
         expression: np.ndarray,
-        jacobian: bool = True,
+        jacobian: bool | None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Pixels (P, 2) of the view's model points and (unless jacobian=False) their Jacobian (2P, 6 + E + K)
-        with respect to a small rotation vector applied before `rotation`, the translation, the expression and
-        the identity."""
-        rows, camera = view.rows, view.camera
-        bases = self.bases[rows]
-        rotated = (self.mean[rows] + bases @ np.concatenate([expression, identity])) @ rotation.T
+        """Pixels (P, 2) of the view's model points and, unless jacobian is None, their Jacobian with respect
+        to a small rotation vector applied before `rotation`, the translation, the expression and (when
+        jacobian is True) the identity: (2P, 6 + E + K), or (2P, 6 + E) with the identity held."""
+        camera, bases = view.camera, view.bases
+        rotated = (view.mean + bases @ np.concatenate([expression, identity])) @ rotation.T
         points = rotated + translation
         depth = -points[:, 2]
         pixels = np.column_stack([camera.cx + camera.focal * points[:, 0] / depth,
                                   camera.cy - camera.focal * points[:, 1] / depth])  # fmt: skip
-        if not jacobian:
+        if jacobian is None:
             return pixels, None
         # Camera point = exp([w]x) R p + t: d/dw = -[R p]x at w = 0; d/dt = I; d/d(expression, identity) = R B
-        # (one matrix product over all points and bases, not a batched einsum).
+        # (a batched matmul: 2x faster than an einsum or tensordot with one BLAS thread, see __init__).
         cross = np.zeros((len(points), 3, 3))
         cross[:, 0, 1], cross[:, 0, 2] = rotated[:, 2], -rotated[:, 1]
         cross[:, 1, 0], cross[:, 1, 2] = -rotated[:, 2], rotated[:, 0]
         cross[:, 2, 0], cross[:, 2, 1] = rotated[:, 1], -rotated[:, 0]
-        turned_bases = np.tensordot(bases, rotation, axes=([1], [1])).transpose(0, 2, 1)
+        turned_bases = rotation @ (bases if jacobian else bases[..., : self.n_expression])
         d_point = np.concatenate([cross, np.broadcast_to(np.eye(3), cross.shape), turned_bases], axis=2)
         # pixel = (cx + f X / d, cy - f Y / d) with d = -Z: two non-zero derivatives per pixel coordinate.
         scale, along = (camera.focal / depth)[:, None], points[:, :2] / depth[:, None]  # along: (X, Y) / d

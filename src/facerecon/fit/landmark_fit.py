@@ -124,10 +124,10 @@ class LandmarkFitter:
         self.mean_points = embedded.mean.numpy().astype(np.float64)
         self.solver = GaussNewton(self.points_model)
 
-    def correspondence(self, params: FaceParameters, camera: PerspectiveCamera) -> torch.Tensor:
-        """(468,) row of points_model for each MediaPipe point at this pose: the oval on the silhouette."""
-        with torch.no_grad():
-            xy = camera.project(params.camera_points(self.points_model)).numpy()
+    def correspondence(self, params: FaceParameters, camera: PerspectiveCamera, points: torch.Tensor) -> torch.Tensor:
+        """(468,) row of points_model for each MediaPipe point at this pose, whose camera-space `points`
+        (params.camera_points(points_model)) are given: the oval on the silhouette."""
+        xy = camera.project(points).numpy()
         scale = camera.focal / max(-float(params.translation[2].detach()), 1e-3)
         on = self.contour.slide(xy[self.contour.points], xy[N_MESH_LANDMARKS:], params.rotation().detach().numpy(),
                                 scale)  # fmt: skip
@@ -227,11 +227,11 @@ class LandmarkFitter:
             rot, trans = np.eye(3), np.array([0.0, 0.0, -camera.focal * 15.0 / max(camera.width, 1)])
         return rot, trans
 
-    def visibility(self, params: FaceParameters) -> torch.Tensor:
+    def visibility(self, params: FaceParameters, points: torch.Tensor) -> torch.Tensor:
         """Soft weight per MediaPipe point: ~1 where its surface normal faces the camera, ~0 where it faces
-        away; 1 on the oval, which sits on the silhouette."""
+        away; 1 on the oval, which sits on the silhouette. `points` as for `correspondence`."""
         with torch.no_grad():
-            points = params.camera_points(self.points_model)[:N_MESH_LANDMARKS]
+            points = points[:N_MESH_LANDMARKS]
             normals = self.normals @ params.rotation().T
             to_camera = -points / points.norm(dim=-1, keepdim=True)
             cosine = (normals * to_camera).sum(-1)
@@ -254,8 +254,10 @@ class LandmarkTerm:
 
     def update(self, params: FaceParameters) -> None:
         """Visibility weights and the oval's silhouette correspondences at the current pose."""
-        self.weights = self.fitter.visibility(params)
-        self.rows = self.fitter.correspondence(params, self.camera)
+        with torch.no_grad():
+            points = params.camera_points(self.fitter.points_model)
+        self.weights = self.fitter.visibility(params, points)
+        self.rows = self.fitter.correspondence(params, self.camera, points)
 
     def projected(self, params: FaceParameters) -> torch.Tensor:
         return self.camera.project(params.camera_points(self.fitter.points_model))[self.rows]
@@ -266,7 +268,8 @@ class LandmarkTerm:
 
     def statistics(self, params: FaceParameters) -> dict:
         with torch.no_grad():
-            visible = self.fitter.visibility(params) > 0.5
-            err = (self.projected(params) - self.observed).norm(dim=-1)
+            points = params.camera_points(self.fitter.points_model)
+            visible = self.fitter.visibility(params, points) > 0.5
+            err = (self.camera.project(points)[self.rows] - self.observed).norm(dim=-1)
             rmse = float(err[visible].pow(2).mean().sqrt()) if visible.any() else float("nan")
         return {"landmark_rmse_px": rmse, "visible_landmarks": int(visible.sum())}
