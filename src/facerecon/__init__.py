@@ -7,10 +7,13 @@ faces[0].save("out", "photo")
 
 import os
 
+from threadpoolctl import threadpool_limits
+
 # The heavy work runs in torch's thread pool; OpenBLAS's own threads, spinning beside it on a few cores, made
-# NumPy's small solves between torch calls 10-20x slower (video tracking). Effective when facerecon is
-# imported before NumPy (always, through the CLI); a caller's own setting wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# NumPy's small solves between torch calls 10-20x slower (video tracking). A caller's own setting wins.
+if "OPENBLAS_NUM_THREADS" not in os.environ:
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # BLAS libraries loaded from now on
+    threadpool_limits(1, user_api="blas")  # and those already loaded (NumPy or SciPy imported before us)
 
 __version__ = "0.1.0"
 
