@@ -132,6 +132,8 @@ def test_one_reconstructor_serves_threads_at_once(reconstructor):
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(run, photos))
     for one, other in zip(alone, together, strict=True):
-        assert np.abs(one.vertices - other.vertices).max() < 1e-3  # cm; torch's thread pool may reorder sums
+        # cm: 0.1 mm. Torch splits its sums differently when four threads share its pool, and the photometric
+        # steps carry that on (up to 0.013 mm seen: 2 of 8 runs broke a 0.01 mm bound); shared state moves mm.
+        assert np.abs(one.vertices - other.vertices).max() < 1e-2
         assert np.abs(one.texture.astype(int) - other.texture).mean() < 0.5
         assert abs(one.expression["jawOpen"] - other.expression["jawOpen"]) < 1e-3
