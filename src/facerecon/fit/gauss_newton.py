@@ -172,7 +172,7 @@ class GaussNewton:
         if jacobian is None:
             return pixels, None
         # Camera point = exp([w]x) R p + t: d/dw = -[R p]x at w = 0; d/dt = I; d/d(expression, identity) = R B
-        # (a batched matmul: 2x faster than an einsum or tensordot with one BLAS thread, see __init__).
+        # (a batched matmul: 2x faster than an einsum or tensordot with one BLAS thread: facerecon/__init__.py).
         cross = np.zeros((len(points), 3, 3))
         cross[:, 0, 1], cross[:, 0, 2] = rotated[:, 2], -rotated[:, 1]
         cross[:, 1, 0], cross[:, 1, 2] = -rotated[:, 2], rotated[:, 0]
