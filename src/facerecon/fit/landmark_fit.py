@@ -259,17 +259,19 @@ class LandmarkTerm:
         self.weights = self.fitter.visibility(params, points)
         self.rows = self.fitter.correspondence(params, self.camera, points)
 
-    def projected(self, params: FaceParameters) -> torch.Tensor:
-        return self.camera.project(params.camera_points(self.fitter.points_model))[self.rows]
+    def projected(self, points: torch.Tensor) -> torch.Tensor:
+        """Pixels of the observed points' model rows, from the camera-space `points` of points_model."""
+        return self.camera.project(points)[self.rows]
 
     def __call__(self, params: FaceParameters) -> torch.Tensor:
-        residual = ((self.projected(params) - self.observed) / self.scale).pow(2).sum(-1)
+        projected = self.projected(params.camera_points(self.fitter.points_model))
+        residual = ((projected - self.observed) / self.scale).pow(2).sum(-1)
         return (self.weights * residual).sum() / self.weights.sum().clamp_min(1e-6)
 
     def statistics(self, params: FaceParameters) -> dict:
         with torch.no_grad():
             points = params.camera_points(self.fitter.points_model)
             visible = self.fitter.visibility(params, points) > 0.5
-            err = (self.camera.project(points)[self.rows] - self.observed).norm(dim=-1)
+            err = (self.projected(points) - self.observed).norm(dim=-1)
             rmse = float(err[visible].pow(2).mean().sqrt()) if visible.any() else float("nan")
         return {"landmark_rmse_px": rmse, "visible_landmarks": int(visible.sum())}
