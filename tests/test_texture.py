@@ -114,3 +114,23 @@ def test_the_unseen_scalp_takes_the_hair_colour(astronaut, model):
     assert top_front.sum() > 20 and back.sum() > 100
     hair, filled = np.median(colour[top_front], axis=0), np.median(colour[back], axis=0)
     assert np.abs(filled - hair).max() < 30, (hair, filled)
+
+
+def test_the_gutters_between_uv_islands_carry_the_islands_colours(astronaut, model):
+    """A viewer samples the texture bilinearly and from mip-maps, which mix an island's edge with the gutter
+    around it: an 8x smaller texture must keep the islands' own colours where it covers their edges."""
+    texture, albedo = astronaut[0].texture, astronaut[0].albedo_texture
+    size = texture.shape[0]
+    uv = np.column_stack([model.uv[:, 0] * size - 0.5, (1 - model.uv[:, 1]) * size - 0.5, np.ones(len(model.uv))])
+    islands = rasterize(uv, model.face_uv, size, size).mask.astype(np.float32)
+    small = (size // 8, size // 8)
+    coverage = cv2.resize(islands, small, interpolation=cv2.INTER_AREA)
+    edges = (coverage > 0.2) & (coverage < 0.8)  # the cells where islands meet gutters
+    assert edges.sum() > 100
+    for image in (texture, albedo):
+        image = image.astype(np.float32)
+        mipmap = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+        own = cv2.resize(image * islands[..., None], small, interpolation=cv2.INTER_AREA) / coverage[..., None].clip(
+            1e-6
+        )
+        assert np.abs(mipmap - own)[edges].mean() < 4  # black gutters: ~30 grey levels

@@ -28,7 +28,6 @@ def delit_albedo(
     dimmest = np.minimum(np.minimum(irradiance[:, 0], irradiance[:, 1]), irradiance[:, 2])
     usable = baked.seen[baker.texel_mask] & (dimmest > MIN_IRRADIANCE)
     typical = np.median(irradiance[usable], axis=0) if usable.any() else np.ones(3, dtype=np.float32)
-    fallback = np.maximum(typical, MIN_IRRADIANCE)
-    divisor = baker.to_texture(np.where(usable[:, None], irradiance, fallback), fill=fallback)
-    albedo = baked.texture.astype(np.float32) / 255.0 / divisor
-    return np.clip(albedo * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    irradiance[~usable] = np.maximum(typical, MIN_IRRADIANCE)
+    albedo = baked.texels.astype(np.float32) / 255.0 / irradiance
+    return baker.layout(np.clip(albedo * 255.0 + 0.5, 0, 255).astype(np.uint8))

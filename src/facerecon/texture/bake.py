@@ -7,9 +7,9 @@ frontally, never the side or back of the head, which the photo shows nothing of;
 back of the head, the ears' hidden side) takes a colour spread smoothly over the mesh's surface from the
 seen texels (a harmonic fill on the vertices: continuous across the UV layout's seams, where a fill in the
 texture left a step between the face's tile and the head's; the scalp leans towards the hair's colour
-where the photo shows hair on top of the head), and the gutters between UV islands are filled by
-push-pull, so no black holes, ghosts or seams remain. UV (0, 0) is the bottom-left of the
-texture (OBJ and glTF convention after their own flips).
+where the photo shows hair on top of the head), and each texel of the gutters between UV islands takes
+its nearest island texel's colour, so no black holes, ghosts or seams remain. UV (0, 0) is the
+bottom-left of the texture (OBJ and glTF convention after their own flips).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy.sparse import csr_matrix, diags
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import splu
 
 from facerecon.model.face_model import FaceModel
 from facerecon.model.surface import surface_points
@@ -49,6 +49,7 @@ MIN_HAIR_VERTICES = 20  # seen scalp vertices needed for a hair colour
 @dataclass(frozen=True)
 class BakedTexture:
     texture: np.ndarray  # (S, S, 3) uint8
+    texels: np.ndarray  # (N, 3) uint8: the texture's colours at TextureBaker.texel_index (inside the UV islands)
     seen: np.ndarray  # (S, S) bool: texels the photo shows directly
     mirrored: np.ndarray  # (S, S) bool: texels coloured from their mirror image (then matched at the border)
 
@@ -69,6 +70,7 @@ class TextureBaker:
         frags = rasterize(uv_screen, model.face_uv, size, size)
         self.texel_mask = frags.mask
         self.texel_index = np.flatnonzero(frags.mask)  # into the flattened (S * S) texture
+        self.nearest_texel = nearest_texel(frags.mask)
         tri, bary = frags.tri[frags.mask], frags.bary[frags.mask]
         self.in_face_region = tri < model.n_face_triangles
         rows = np.arange(0, 3 * len(tri) + 1, 3)
@@ -92,22 +94,19 @@ class TextureBaker:
         mirrored = scene.sees(mirror_screen, mirror_facing) & (mirror_facing > MIRROR_FEATHER[0])
         if open_mouth is not None:
             mirrored &= ~scene.inside(open_mouth, mirror_screen)
-        texels = np.concatenate([np.flatnonzero(direct), todo[mirrored]])
-        colour = scene.photo_colors(image, np.concatenate([screen[direct], mirror_screen[mirrored]]),
-                                    SOURCE_OVERSAMPLING * self.size)  # fmt: skip
-        confidence = np.concatenate([ramp(facing[direct], *FEATHER), ramp(mirror_facing[mirrored], *MIRROR_FEATHER)])
-        texture = np.zeros((self.size * self.size, 3), dtype=np.float32)
-        texture[self.texel_index[texels]] = colour
-        weight = np.zeros(self.size * self.size, dtype=np.float32)
-        weight[self.texel_index[texels]] = confidence
-        texture, weight = texture.reshape(self.size, self.size, 3), weight.reshape(self.size, self.size)
-        seen, from_mirror = self.to_texture(direct), self.to_texture(self.mirrored_mask(todo, mirrored))
-        values = match_at_border(texture, seen, from_mirror).reshape(-1, 3)[self.texel_index]
-        held = weight.reshape(-1)[self.texel_index, None]
-        fill = self.texel_weights @ self.surface_fill(values, held[:, 0]).astype(np.float32)
-        texels_only = self.to_texture(held * values + (1 - held) * fill)
-        filled = push_pull_fill(texels_only, self.texel_mask)  # the gutters between UV islands
-        return BakedTexture(np.clip(filled + 0.5, 0, 255).astype(np.uint8), seen, from_mirror)
+        shown, from_mirror = np.concatenate([np.flatnonzero(direct), todo[mirrored]]), todo[mirrored]
+        values = np.zeros((len(self.texel_index), 3), dtype=np.float32)
+        values[shown] = scene.photo_colors(image, np.concatenate([screen[direct], mirror_screen[mirrored]]),
+                                           SOURCE_OVERSAMPLING * self.size)  # fmt: skip
+        held = np.zeros(len(self.texel_index), dtype=np.float32)
+        held[shown] = np.concatenate([ramp(facing[direct], *FEATHER), ramp(mirror_facing[mirrored], *MIRROR_FEATHER)])
+        seen, mirrored_texels = self.to_texture(direct), self.to_texture(self.mask_of(from_mirror))
+        offset = border_offset(self.to_texture(values), seen, mirrored_texels)
+        values[from_mirror] += offset.reshape(-1, 3)[self.texel_index[from_mirror]]
+        colours = self.texel_weights @ self.surface_fill(values, held).astype(np.float32)
+        colours += held[:, None] * (values - colours)  # the photo's colours where held, the fill elsewhere
+        texels = np.clip(colours + 0.5, 0, 255).astype(np.uint8)
+        return BakedTexture(self.layout(texels), texels, seen, mirrored_texels)
 
     def surface_fill(self, colours: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         """(V, 3) vertex colours that keep the texels' colours (N, 3) where their confidence (N,) is high and
@@ -127,19 +126,39 @@ class TextureBaker:
         if hair.sum() >= MIN_HAIR_VERTICES:
             pull[self.scalp], prior[self.scalp] = HAIR_PULL, np.median(target[hair], axis=0)
         system = (self.laplacian + diags(stiffness + pull)).tocsc()
-        return spsolve(system, stiffness[:, None] * target + pull[:, None] * prior)
+        # The system is symmetric: a symmetric fill-reducing order factorises it faster than spsolve's COLAMD.
+        factor = splu(system, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+        return factor.solve(stiffness[:, None] * target + pull[:, None] * prior)
 
-    def mirrored_mask(self, todo: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-        """(N,) bool: the texels that took a mirrored colour."""
+    def mask_of(self, positions: np.ndarray) -> np.ndarray:
+        """(N,) bool: True at these positions among the texels."""
         out = np.zeros(len(self.texel_index), dtype=bool)
-        out[todo[mirrored]] = True
+        out[positions] = True
         return out
 
-    def to_texture(self, values: np.ndarray, fill: float | np.ndarray = 0) -> np.ndarray:
-        """Per-texel values (N, ...) laid out as the texture (S, S, ...), `fill` outside the UV islands."""
-        out = np.full((self.size * self.size, *values.shape[1:]), fill, dtype=values.dtype)
+    def layout(self, values: np.ndarray) -> np.ndarray:
+        """Per-texel values (N, C) laid out as the texture (S, S, C); each gutter texel between the UV islands
+        takes its nearest island texel's value, so that bilinear lookups and mip-maps at an island's edge read
+        the island's own colours."""
+        return values[self.nearest_texel].reshape(self.size, self.size, values.shape[1])
+
+    def to_texture(self, values: np.ndarray) -> np.ndarray:
+        """Per-texel values (N, ...) laid out as the texture (S, S, ...), 0 outside the UV islands."""
+        out = np.zeros((self.size * self.size, *values.shape[1:]), dtype=values.dtype)
         out[self.texel_index] = values
         return out.reshape(self.size, self.size, *values.shape[1:])
+
+
+def nearest_texel(mask: np.ndarray) -> np.ndarray:
+    """(H * W,) for every pixel, the position among the mask's pixels (in flattened order) of the nearest
+    one: itself inside the mask."""
+    _, labels = cv2.distanceTransformWithLabels(
+        (~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # Each mask pixel has a label of its own; every other pixel carries its nearest mask pixel's label.
+    position = np.zeros(labels.max() + 1, dtype=np.int32)
+    position[labels[mask]] = np.arange(int(mask.sum()), dtype=np.int32)
+    return position[labels.ravel()]
 
 
 def scalp_vertices(model: FaceModel) -> np.ndarray:
@@ -182,24 +201,23 @@ def push_pull_fill(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return weight[..., None] * values + (1 - weight[..., None]) * up
 
 
-def match_at_border(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    """Shift the mirrored texels' colours by a smooth offset so that they meet the seen ones without a step
-    (the two sides of a face are lit differently): the offset is the difference of the two sides' local
+def border_offset(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """(H, W, 3) the smooth offset to add to the mirrored texels' colours so that they meet the seen ones
+    without a step (the two sides of a face are lit differently): the difference of the two sides' local
     means where they touch, spread over the mirrored region (a cheap stand-in for Poisson blending). Being
-    smooth, it is found at half the texture's resolution."""
-    if not mirrored.any() or not seen.any():
-        return texture
+    smooth, it is found at half the texture's resolution. `texture` is 0 outside the seen and mirrored texels."""
     h, w = seen.shape
+    if not mirrored.any() or not seen.any():
+        return np.zeros((h, w, 3), dtype=np.float32)
     half = (w // 2, h // 2)
-    valid = (seen | mirrored).astype(np.float32)
-    coverage = cv2.resize(valid, half, interpolation=cv2.INTER_AREA)
-    small = cv2.resize(texture * valid[..., None], half, interpolation=cv2.INTER_AREA)
+    coverage = cv2.resize((seen | mirrored).astype(np.float32), half, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(texture, half, interpolation=cv2.INTER_AREA)
     small /= np.maximum(coverage, 1e-6)[..., None]
     seen_half = cv2.resize(seen.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
     mirrored_half = cv2.resize(mirrored.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
     border = mirrored_half & cv2.dilate(seen_half.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     if not border.any():
-        return texture
+        return np.zeros((h, w, 3), dtype=np.float32)
     offset = np.zeros_like(small)
     offset[border] = (local_mean(small, seen_half) - local_mean(small, mirrored_half))[border]
     # The correction fades with the distance from the border and stays moderate: where the seen side there is
@@ -207,8 +225,7 @@ def match_at_border(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray)
     distance = cv2.distanceTransform((~border).astype(np.uint8), cv2.DIST_L2, 5)
     fade = np.exp(-distance / (BORDER_FADE / 2))[..., None]
     spread = np.clip(push_pull_fill(offset, border), -MAX_OFFSET, MAX_OFFSET) * fade
-    spread = cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.where(mirrored[..., None], texture + spread, texture)
+    return cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def local_mean(values: np.ndarray, mask: np.ndarray, sigma: float = BORDER_SIGMA / 2) -> np.ndarray:
