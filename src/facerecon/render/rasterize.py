@@ -107,19 +107,19 @@ def _draw(
     local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     px = (x0[ids][owner] + local % bw[owner]).astype(np.float32)
     py = (y0[ids][owner] + local // bw[owner]).astype(np.float32)
-    k = coeff[owner]
+    k = coeff[:, :2][owner]  # the barycentrics' coefficients only: depth is needed inside the triangles alone
     w1 = k[:, 0, 0] * px + k[:, 0, 1] * py + k[:, 0, 2]
     w2 = k[:, 1, 0] * px + k[:, 1, 1] * py + k[:, 1, 2]
     eps = -1e-6
-    inside = (w1 >= eps) & (w2 >= eps) & (1 - w1 - w2 >= eps)
-    owner, w1, w2 = owner[inside], w1[inside], w2[inside]
-    px, py, k = px[inside], py[inside], k[inside]
-    z = k[:, 2, 0] * px + k[:, 2, 1] * py + k[:, 2, 2]
+    inside = np.flatnonzero((w1 >= eps) & (w2 >= eps) & (1 - w1 - w2 >= eps))
+    owner, w1, w2, px, py = owner[inside], w1[inside], w2[inside], px[inside], py[inside]
+    kz = coeff[owner, 2]
+    z = (kz[:, 0] * px + kz[:, 1] * py + kz[:, 2]).astype(np.float64)
     pixel = py.astype(np.int64) * width + px.astype(np.int64)
     # Nearest per pixel: a minimum-scatter into the depth buffer, then the candidates that match it.
-    before = depth.copy()
-    np.minimum.at(depth, pixel, z.astype(np.float64))
-    winner = (z.astype(np.float64) == depth[pixel]) & (z.astype(np.float64) < before[pixel])
+    before = depth[pixel]
+    np.minimum.at(depth, pixel, z)
+    winner = (z == depth[pixel]) & (z < before)
     pixel = pixel[winner]
     tri[pixel] = ids[owner[winner]]
     bary[pixel] = np.stack([1 - w1[winner] - w2[winner], w1[winner], w2[winner]], axis=1)
