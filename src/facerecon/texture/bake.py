@@ -35,6 +35,7 @@ FEATHER = (0.2, 0.45)
 MIRROR_FEATHER = (0.5, 0.75)
 BORDER_SIGMA = 6.0  # texels: the neighbourhood whose mean colours are matched where mirrored meets seen
 BORDER_FADE = 40.0  # texels over which that correction fades into the mirrored region (both at full size)
+OFFSET_SCALE = 4  # that correction is smooth: it is found at 1/4 of the texture's side
 MAX_OFFSET = 40.0  # grey levels
 # How strongly a vertex whose texels the photo shows holds their colour against the surface fill's smoothing
 # (per unit of confidence; the graph Laplacian's diagonal is a vertex's ~6 neighbours).
@@ -204,26 +205,27 @@ def push_pull_fill(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
 def border_offset(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
     """(H, W, 3) the smooth offset to add to the mirrored texels' colours so that they meet the seen ones
     without a step (the two sides of a face are lit differently): the difference of the two sides' local
-    means where they touch, spread over the mirrored region (a cheap stand-in for Poisson blending). Being
-    smooth, it is found at half the texture's resolution. `texture` is 0 outside the seen and mirrored texels."""
+    means where they touch, spread over the mirrored region (a cheap stand-in for Poisson blending), found at
+    1/OFFSET_SCALE of the texture's side. `texture` is 0 outside the seen and mirrored texels."""
     h, w = seen.shape
     if not mirrored.any() or not seen.any():
         return np.zeros((h, w, 3), dtype=np.float32)
-    half = (w // 2, h // 2)
-    coverage = cv2.resize((seen | mirrored).astype(np.float32), half, interpolation=cv2.INTER_AREA)
-    small = cv2.resize(texture, half, interpolation=cv2.INTER_AREA)
+    small_size = (w // OFFSET_SCALE, h // OFFSET_SCALE)
+    coverage = cv2.resize((seen | mirrored).astype(np.float32), small_size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(texture, small_size, interpolation=cv2.INTER_AREA)
     small /= np.maximum(coverage, 1e-6)[..., None]
-    seen_half = cv2.resize(seen.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
-    mirrored_half = cv2.resize(mirrored.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
-    border = mirrored_half & cv2.dilate(seen_half.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    seen_small = cv2.resize(seen.astype(np.float32), small_size, interpolation=cv2.INTER_AREA) > 0.5
+    mirrored_small = cv2.resize(mirrored.astype(np.float32), small_size, interpolation=cv2.INTER_AREA) > 0.5
+    border = mirrored_small & cv2.dilate(seen_small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     if not border.any():
         return np.zeros((h, w, 3), dtype=np.float32)
     offset = np.zeros_like(small)
-    offset[border] = (local_mean(small, seen_half) - local_mean(small, mirrored_half))[border]
+    sigma = BORDER_SIGMA / OFFSET_SCALE
+    offset[border] = (local_mean(small, seen_small, sigma) - local_mean(small, mirrored_small, sigma))[border]
     # The correction fades with the distance from the border and stays moderate: where the seen side there is
     # hair or background, its colour must not flood the mirrored skin.
     distance = cv2.distanceTransform((~border).astype(np.uint8), cv2.DIST_L2, 5)
-    fade = np.exp(-distance / (BORDER_FADE / 2))[..., None]
+    fade = np.exp(-distance / (BORDER_FADE / OFFSET_SCALE))[..., None]
     spread = np.clip(push_pull_fill(offset, border), -MAX_OFFSET, MAX_OFFSET) * fade
     return cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
 
