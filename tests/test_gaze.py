@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from facerecon.camera import PerspectiveCamera, euler_to_matrix
 from facerecon.export.turntable import one_textured_mesh
-from facerecon.fit.gaze import LOOK_RANGE, eye_rotations, gaze_angles, look_weights, turn_eyes
+from facerecon.fit.gaze import LOOK_RANGE, eye_frames, eye_rotations, gaze_angles, look_weights, turn_eyes
 from facerecon.parameters import FitResult
 from facerecon.pipeline import detect_faces, reconstruct
 from facerecon.render.render import over_background, render
@@ -48,7 +48,7 @@ def read_gaze(scene, model):
     def read(yaw: float, pitch: float) -> np.ndarray:
         found = detect_faces(rendered(yaw, pitch), max_faces=1)
         assert found and found[0].landmarks is not None
-        rotations = eye_rotations(model.parts, rest, fit, found[0].landmarks)
+        rotations = eye_rotations(eye_frames(model.parts, rest), fit, found[0].landmarks)
         return np.mean([gaze_angles(rotations[eye]) for eye in EYES], axis=0)
 
     return read

@@ -32,7 +32,7 @@ from facerecon.errors import (
     NotAFileError,
     UnreadableImageError,
 )
-from facerecon.fit.gaze import LOOK_RANGE, SIDES, eye_rotations, gaze_angles, look_weights
+from facerecon.fit.gaze import LOOK_RANGE, SIDES, eye_frames, eye_rotations, gaze_angles, look_weights
 from facerecon.io.image import LoadedImage
 from facerecon.model.face_model import FaceModel
 from facerecon.parameters import FitResult
@@ -281,9 +281,9 @@ def _gaze(model: FaceModel, faces: list[DetectedFace | None], fits: list[FitResu
     fitted = [(t, face, fit) for t, (face, fit) in enumerate(zip(faces, fits, strict=True)) if fit is not None]
     if model.parts is not None and fitted:
         # The eyeballs' shape depends on the identity only, which every frame shares.
-        eyes = fitted[0][2].model_vertices(model.parts)
+        frames = eye_frames(model.parts, fitted[0][2].model_vertices(model.parts))
         for t, face, fit in fitted:
-            turns = eye_rotations(model.parts, eyes, fit, face.landmarks)
+            turns = eye_rotations(frames, fit, face.landmarks)
             for k, eye in enumerate(SIDES):
                 if eye in turns:
                     out[t, k] = gaze_angles(turns[eye])

@@ -26,13 +26,22 @@ LOOK_RANGE = 30.0
 SIDES = {"eye_left": "Left", "eye_right": "Right"}  # ARKit's names: the subject's own side
 
 
-def eye_rotations(parts: PartsModel, vertices: np.ndarray, fit: FitResult, landmarks: np.ndarray | None) -> dict:
+# An eyeball's centre (3,), unit axis to its cornea (3,) and radius, in model space (PartsModel.eye_frame).
+EyeFrame = tuple[np.ndarray, np.ndarray, float]
+
+
+def eye_frames(parts: PartsModel, vertices: np.ndarray) -> dict[str, EyeFrame]:
+    """{eye: its frame} at these part vertices (P, 3)."""
+    return {eye: parts.eye_frame(vertices, eye) for eye in IRIS_CENTRES}
+
+
+def eye_rotations(frames: dict[str, EyeFrame], fit: FitResult, landmarks: np.ndarray | None) -> dict:
     """{eye: (3, 3) model-space rotation about its centre} for the eyes whose iris MediaPipe found."""
     if landmarks is None or len(landmarks) <= max(IRIS_CENTRES.values()):
         return {}
     rotations = {}
     for eye, point in IRIS_CENTRES.items():
-        centre, axis, radius = parts.eye_frame(vertices, eye)
+        centre, axis, radius = frames[eye]
         camera_centre = fit.to_camera(centre[None])[0]
         ray = _pixel_ray(fit, landmarks[point, :2])
         # The nearer intersection of the ray (through the camera at the origin) with the eyeball; where it
@@ -42,17 +51,17 @@ def eye_rotations(parts: PartsModel, vertices: np.ndarray, fit: FitResult, landm
         inside = radius**2 - miss @ miss
         hit = (along - np.sqrt(inside)) * ray if inside > 0 else camera_centre + radius * (-miss / np.linalg.norm(miss))
         looking = fit.rotation.T @ (hit - camera_centre)  # back to model space
-        turn, _ = Rotation.align_vectors([looking / np.linalg.norm(looking)], [axis])
-        angle = np.degrees(turn.magnitude())
-        if angle > MAX_GAZE:
-            turn = Rotation.from_rotvec(turn.as_rotvec() * MAX_GAZE / angle)
-        rotations[eye] = turn.as_matrix()
+        # The smallest turn from the rest axis to that direction, at most MAX_GAZE.
+        normal = np.cross(axis, looking)
+        sine = np.linalg.norm(normal)
+        angle = min(np.arctan2(sine, axis @ looking), np.radians(MAX_GAZE))
+        rotations[eye] = Rotation.from_rotvec(normal / max(sine, 1e-12) * angle).as_matrix()
     return rotations
 
 
 def read_gaze(parts: PartsModel, fit: FitResult, landmarks: np.ndarray | None) -> dict[str, tuple[float, float]]:
     """{eye: (yaw, pitch)} degrees that the photo's irises show, for the eyes whose iris MediaPipe found."""
-    rotations = eye_rotations(parts, fit.model_vertices(parts), fit, landmarks)
+    rotations = eye_rotations(eye_frames(parts, fit.model_vertices(parts)), fit, landmarks)
     return {eye: gaze_angles(rotation) for eye, rotation in rotations.items()}
 
 
