@@ -17,7 +17,7 @@ from facerecon.detect.mediapipe_faces import INNER_LIPS
 from facerecon.fit.gaze import IRIS_CENTRES
 from facerecon.model.face_model import PartsModel
 from facerecon.render.rasterize import rasterize
-from facerecon.texture.bake import push_pull_fill
+from facerecon.texture.bake import nearest_texel
 
 PARTS_TEXTURE_SIZE = 512
 SCLERA = (226, 220, 212)
@@ -56,6 +56,7 @@ class PartsTexturer:
                                      np.ones(len(parts.uv))])  # fmt: skip
         frags = rasterize(uv_screen, parts.face_uv, size, size)
         self.mask = frags.mask
+        self.nearest_texel = nearest_texel(frags.mask)
         tri, bary = frags.tri[frags.mask], frags.bary[frags.mask]
         rows = np.arange(0, 3 * len(tri) + 1, 3)
         self.weights = csr_matrix((bary.ravel(), parts.faces[tri].ravel(), rows), shape=(len(tri), len(parts.mean)))
@@ -79,10 +80,10 @@ class PartsTexturer:
         return np.clip(colours + 0.5, 0, 255).astype(np.uint8)
 
     def paint(self, colours: np.ndarray) -> np.ndarray:
-        """(S, S, 3) uint8 texture of per-vertex colours (P, 3) in the parts' UV layout, gaps filled."""
-        texture = np.zeros((self.size, self.size, 3), dtype=np.float32)
-        texture[self.mask] = self.weights @ colours.astype(np.float32)
-        return np.clip(push_pull_fill(texture, self.mask) + 0.5, 0, 255).astype(np.uint8)
+        """(S, S, 3) uint8 texture of per-vertex colours (P, 3) in the parts' UV layout, each gap texel taking its
+        nearest island texel's colour."""
+        texels = np.clip(self.weights @ colours.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+        return texels[self.nearest_texel].reshape(self.size, self.size, 3)
 
 
 def photo_look(pixels: np.ndarray, landmarks: np.ndarray | None) -> PhotoLook:
