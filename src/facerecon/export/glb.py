@@ -142,17 +142,19 @@ def _morph_targets(builder: _Builder, basis: np.ndarray, vertex_of: np.ndarray) 
     moves = ((kept[..., 0] != 0) | (kept[..., 1] != 0) | (kept[..., 2] != 0))[:, vertex_of]
     target_of, rows = np.nonzero(moves)  # ordered by target, then row
     values = kept[target_of, vertex_of[rows]] * np.float32(CM_TO_M)
-    ends = np.cumsum(np.bincount(target_of, minlength=len(basis)))
-    targets = []
-    for end, start in zip(ends.tolist(), [0, *ends[:-1].tolist()], strict=True):
-        bounds = np.zeros((2, 3), np.float32)  # the rows not stored read as zero, which the bounds include
-        if end > start:
-            bounds = values[start:end].min(axis=0), values[start:end].max(axis=0)
-            if end - start < len(vertex_of):
-                bounds = np.minimum(bounds[0], 0), np.maximum(bounds[1], 0)
-        low, high = (b.tolist() for b in bounds)
-        targets.append(builder.sparse_accessor(len(vertex_of), rows[start:end], values[start:end], low, high))
-    return targets
+    counts = np.bincount(target_of, minlength=len(basis))
+    starts = np.cumsum(counts) - counts
+    # Each target's bounds, with the zeros of the rows it does not store where there are any.
+    low, high = np.zeros((len(basis), 3), np.float32), np.zeros((len(basis), 3), np.float32)
+    stored = counts > 0
+    low[stored] = np.minimum.reduceat(values, starts[stored], axis=0)
+    high[stored] = np.maximum.reduceat(values, starts[stored], axis=0)
+    sparse = counts < len(vertex_of)
+    low[sparse], high[sparse] = np.minimum(low[sparse], 0), np.maximum(high[sparse], 0)
+    return [
+        builder.sparse_accessor(len(vertex_of), rows[start : start + count], values[start : start + count], lo, hi)
+        for start, count, lo, hi in zip(starts.tolist(), counts.tolist(), low.tolist(), high.tolist(), strict=True)
+    ]
 
 
 def _animation(builder: _Builder, animation: Animation) -> dict:
