@@ -95,7 +95,8 @@ class TextureBaker:
         mirrored = scene.sees(mirror_screen, mirror_facing) & (mirror_facing > MIRROR_FEATHER[0])
         if open_mouth is not None:
             mirrored &= ~scene.inside(open_mouth, mirror_screen)
-        shown, from_mirror = np.concatenate([np.flatnonzero(direct), todo[mirrored]]), todo[mirrored]
+        from_mirror = todo[mirrored]
+        shown = np.concatenate([np.flatnonzero(direct), from_mirror])
         values = np.zeros((len(self.texel_index), 3), dtype=np.float32)
         values[shown] = scene.photo_colors(image, np.concatenate([screen[direct], mirror_screen[mirrored]]),
                                            SOURCE_OVERSAMPLING * self.size)  # fmt: skip
@@ -230,7 +231,7 @@ def border_offset(texture: np.ndarray, seen: np.ndarray, mirrored: np.ndarray) -
     return cv2.resize(spread, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def local_mean(values: np.ndarray, mask: np.ndarray, sigma: float = BORDER_SIGMA / 2) -> np.ndarray:
+def local_mean(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-weighted mean of (H, W, C) values over the pixels of `mask` around each pixel."""
     weight = mask.astype(np.float32)
     total = cv2.GaussianBlur(values * weight[..., None], (0, 0), sigma)
