@@ -45,19 +45,20 @@ class Contour:
         faces = model.faces[: model.n_face_triangles]
         rest = surface_points(mean, model.faces, embedding.tri[list(points)], embedding.bary[list(points)])
         side = np.sign(rest[:, 0])
+        # The triangle edges as (corner slots, start, direction), shared by every contour point's search.
+        edges = [(i, j, mean[faces[:, i]], mean[faces[:, j]] - mean[faces[:, i]]) for i, j in ((0, 1), (1, 2), (2, 0))]
         tri, bary, lines = [], [], []
         for p, s in zip(rest, side, strict=True):
             found = []
-            for i, j in ((0, 1), (1, 2), (2, 0)):
-                a, b = mean[faces[:, i]], mean[faces[:, j]]
+            for i, j, a, along in edges:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    t = (p[1] - a[:, 1]) / (b[:, 1] - a[:, 1])
-                crossing = (t >= 0) & (t < 1)
-                x = a + t[:, None] * (b - a)
-                keep = crossing & (s * x[:, 0] <= s * p[0]) & (s * x[:, 0] > MIN_REACH) & (x[:, 2] > p[2] - DEPTH_REACH)
+                    t = (p[1] - a[:, 1]) / along[:, 1]
+                crossing = np.flatnonzero((t >= 0) & (t < 1))
+                x = a[crossing] + t[crossing, None] * along[crossing]
+                keep = (s * x[:, 0] <= s * p[0]) & (s * x[:, 0] > MIN_REACH) & (x[:, 2] > p[2] - DEPTH_REACH)
                 weights = np.zeros((keep.sum(), 3))
-                weights[:, i], weights[:, j] = 1 - t[keep], t[keep]
-                found.append((np.flatnonzero(keep), weights))
+                weights[:, i], weights[:, j] = 1 - t[crossing[keep]], t[crossing[keep]]
+                found.append((crossing[keep], weights))
             ids = np.concatenate([f[0] for f in found])
             lines.append(np.arange(len(ids)) + sum(len(t) for t in tri))
             tri.append(ids)
