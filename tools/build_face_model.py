@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.metrics import apply_similarity, umeyama  # noqa: E402
 from facerecon.model.arkit import ARKIT_NAMES, ict_sources  # noqa: E402
-from facerecon.model.surface import closest_points_on_mesh, surface_points  # noqa: E402
+from facerecon.model.surface import closest_points_on_mesh, mesh_edges, surface_points  # noqa: E402
 
 N_KEPT_VERTICES = 11248  # face (0-9,408) + head and neck (9,409-11,247)
 N_KEPT_QUADS = 11144
@@ -264,8 +264,7 @@ def register_mediapipe(
 
 def graph_laplacian(faces: np.ndarray, n: int) -> sp.csr_matrix:
     """Uniform graph Laplacian L = I - D⁻¹A of the mesh's edge graph."""
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = mesh_edges(faces)
     rows = np.concatenate([edges[:, 0], edges[:, 1]])
     cols = np.concatenate([edges[:, 1], edges[:, 0]])
     adjacency = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
@@ -276,8 +275,7 @@ def graph_laplacian(faces: np.ndarray, n: int) -> sp.csr_matrix:
 def albedo_basis(faces: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """The N_ALBEDO smoothest functions on the mesh: eigenvectors of its graph Laplacian D - A, scaled to
     RMS 1 over the vertices, with their eigenvalues (a smoothness measure). The first is constant."""
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = mesh_edges(faces)
     adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
     adjacency = (adjacency + adjacency.T).tocsr()
     laplacian = sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency

@@ -86,6 +86,14 @@ def surface_points(vertices: np.ndarray, faces: np.ndarray, tri: np.ndarray, bar
     return np.einsum("nk,nkd->nd", bary, vertices[faces[tri]])
 
 
+def mesh_edges(faces: np.ndarray) -> np.ndarray:
+    """(E, 2) int64 the mesh's edges, each once as (lower vertex, higher vertex), in lexicographic order."""
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1).astype(np.int64)
+    stride = int(edges.max()) + 1
+    keys = np.unique(edges[:, 0] * stride + edges[:, 1])  # one integer per edge: np.unique(axis=0) is far slower
+    return np.column_stack([keys // stride, keys % stride])
+
+
 def vertex_normals(vertices: np.ndarray | torch.Tensor, faces: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     """Area-weighted unit vertex normals (V, 3); counter-clockwise faces point outwards. NumPy in, NumPy out;
     tensors in, a differentiable tensor out."""

@@ -16,6 +16,8 @@ import scipy.sparse
 import torch
 from torch import nn
 
+from facerecon.model.surface import mesh_edges
+
 CHANNELS = 32
 ORDER = 3  # Chebyshev polynomial terms: each layer reaches 2 rings of neighbours
 N_INPUT = 11  # de-lit colour (3) + shown (1), the mirror vertex's (4), coarse albedo (3)
@@ -23,8 +25,7 @@ N_INPUT = 11  # de-lit colour (3) + shown (1), the mirror vertex's (4), coarse a
 
 def scaled_laplacian(faces: np.ndarray, n_vertices: int) -> torch.Tensor:
     """L - I for the normalised graph Laplacian L of the mesh edges (its spectrum lies in [-1, 1]), sparse CSR."""
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(np.concatenate([edges, edges[:, ::-1]]), axis=1), axis=0)
+    edges = mesh_edges(faces)
     rows = np.concatenate([edges[:, 0], edges[:, 1]])
     cols = np.concatenate([edges[:, 1], edges[:, 0]])
     degree = np.bincount(rows, minlength=n_vertices).astype(np.float64)

@@ -22,7 +22,7 @@ from scipy.sparse import csr_matrix, diags
 from scipy.sparse.linalg import splu
 
 from facerecon.model.face_model import FaceModel
-from facerecon.model.surface import surface_points
+from facerecon.model.surface import mesh_edges, surface_points
 from facerecon.render.rasterize import rasterize
 from facerecon.scene import FaceScene
 
@@ -172,8 +172,7 @@ def scalp_vertices(model: FaceModel) -> np.ndarray:
 
 def graph_laplacian(faces: np.ndarray, n_vertices: int) -> csr_matrix:
     """(V, V) the mesh's uniform graph Laplacian: each vertex's degree on the diagonal, -1 per edge."""
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = mesh_edges(faces)
     adjacency = csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
     adjacency = adjacency + adjacency.T
     return (diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency).tocsr()
