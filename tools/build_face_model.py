@@ -43,7 +43,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from facerecon.metrics import apply_similarity, umeyama  # noqa: E402
 from facerecon.model.arkit import ARKIT_NAMES, ict_sources  # noqa: E402
-from facerecon.model.surface import closest_points_on_mesh, mesh_edges, surface_points  # noqa: E402
+from facerecon.model.surface import (  # noqa: E402
+    closest_points_on_mesh,
+    mesh_edges,
+    surface_points,
+    uniform_laplacian,
+)
 
 N_KEPT_VERTICES = 11248  # face (0-9,408) + head and neck (9,409-11,247)
 N_KEPT_QUADS = 11144
@@ -275,10 +280,7 @@ def graph_laplacian(faces: np.ndarray, n: int) -> sp.csr_matrix:
 def albedo_basis(faces: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """The N_ALBEDO smoothest functions on the mesh: eigenvectors of its graph Laplacian D - A, scaled to
     RMS 1 over the vertices, with their eigenvalues (a smoothness measure). The first is constant."""
-    edges = mesh_edges(faces)
-    adjacency = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    adjacency = (adjacency + adjacency.T).tocsr()
-    laplacian = sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+    laplacian = uniform_laplacian(faces, n)
     start = np.random.default_rng(0).standard_normal(n)  # ARPACK's start vector, fixed for a repeatable build
     values, vectors = eigsh(laplacian.tocsc(), k=N_ALBEDO, sigma=-1e-3, which="LM", v0=start)
     order = np.argsort(values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix, diags
 from scipy.spatial import cKDTree
 
 
@@ -92,6 +93,14 @@ def mesh_edges(faces: np.ndarray) -> np.ndarray:
     stride = int(edges.max()) + 1
     keys = np.unique(edges[:, 0] * stride + edges[:, 1])  # one integer per edge: np.unique(axis=0) is far slower
     return np.column_stack([keys // stride, keys % stride])
+
+
+def uniform_laplacian(faces: np.ndarray, n_vertices: int) -> csr_matrix:
+    """(V, V) the mesh's uniform graph Laplacian D - A: each vertex's degree on the diagonal, -1 per edge."""
+    edges = mesh_edges(faces)
+    adjacency = csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
+    adjacency = adjacency + adjacency.T
+    return (diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency).tocsr()
 
 
 def vertex_normals(vertices: np.ndarray | torch.Tensor, faces: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

@@ -22,7 +22,7 @@ from scipy.sparse import csr_matrix, diags
 from scipy.sparse.linalg import splu
 
 from facerecon.model.face_model import FaceModel
-from facerecon.model.surface import mesh_edges, surface_points
+from facerecon.model.surface import surface_points, uniform_laplacian
 from facerecon.render.rasterize import rasterize
 from facerecon.scene import FaceScene
 
@@ -79,7 +79,7 @@ class TextureBaker:
         self.texel_weights = csr_matrix((bary.ravel(), model.faces[tri].ravel(), rows), shape=shape)
         self.mirror_weights = csr_matrix((bary.ravel(), model.mirror[model.faces[tri]].ravel(), rows), shape=shape)
         self.texels_per_vertex = np.asarray(self.texel_weights.sum(axis=0)).ravel()  # (V,) barycentric weight
-        self.laplacian = graph_laplacian(model.faces, len(model.mean))
+        self.laplacian = uniform_laplacian(model.faces, len(model.mean))
         self.scalp = scalp_vertices(model)
 
     def bake(self, image: np.ndarray, scene: FaceScene, open_mouth: np.ndarray | None = None) -> BakedTexture:
@@ -168,14 +168,6 @@ def scalp_vertices(model: FaceModel) -> np.ndarray:
     mean = model.mean.numpy().astype(np.float64)
     brows = surface_points(mean, model.faces, model.landmarks68.tri[17:27], model.landmarks68.bary[17:27])
     return (np.arange(len(mean)) >= model.n_face_vertices) & (mean[:, 1] > brows[:, 1].mean())
-
-
-def graph_laplacian(faces: np.ndarray, n_vertices: int) -> csr_matrix:
-    """(V, V) the mesh's uniform graph Laplacian: each vertex's degree on the diagonal, -1 per edge."""
-    edges = mesh_edges(faces)
-    adjacency = csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
-    adjacency = adjacency + adjacency.T
-    return (diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency).tocsr()
 
 
 def push_pull_fill(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
