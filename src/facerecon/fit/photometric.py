@@ -4,7 +4,9 @@ Appearance model: SH lighting (9 x RGB, Lambertian) times a per-vertex albedo = 
 graph-Laplacian modes (coefficients regularised by their eigenvalues, and towards left/right symmetry).
 Lighting and albedo start from closed-form least squares on the landmark fit's geometry; then Adam
 refines lighting, albedo, identity, expression and pose on a robust photometric loss over the skin mask
-plus the landmark term and the priors. Rendering runs on a square crop of the face.
+plus the landmark term and the priors. Rendering runs on a square crop of the face, and each step
+evaluates only what the loss reads: the skin pixels the last rasterisation covered and the mesh rows
+around their triangles.
 """
 
 from __future__ import annotations
@@ -19,17 +21,15 @@ import torch
 from facerecon.camera import PerspectiveCamera
 from facerecon.fit.landmark_fit import FaceParameters, LandmarkFitter, LandmarkTerm
 from facerecon.fit.skin_mask import skin_mask
-from facerecon.model.face_model import FaceModel
+from facerecon.model.face_model import FaceModel, LinearShapeModel
 from facerecon.model.surface import surface_points, vertex_normals
 from facerecon.parameters import Appearance, FitResult
-from facerecon.render.rasterize import interpolate
-from facerecon.render.render import Surface, render
+from facerecon.render.rasterize import pixel_barycentrics, rasterize
 from facerecon.render.shade import AMBIENT, sh_basis
 
 CROP_RESOLUTION = 160  # pixels of the square face crop the fit renders
 CROP_MARGIN = 1.15
 ITERATIONS = 24
-WARM_ITERATIONS = 12  # from the regressor's guess
 RASTER_EVERY = 6  # iterations between re-rasterisations (barycentrics stay differentiable between)
 LANDMARK_WEIGHT = 20.0
 ALBEDO_SMOOTHNESS = 2e-4  # per unit of Laplacian eigenvalue
@@ -47,31 +47,78 @@ class FaceCrop:
     mask: np.ndarray  # (R, R) skin mask
 
 
+@dataclass
+class SkinPixels:
+    """The skin pixels one rasterisation covers and the mesh rows they read: what each step evaluates
+    until the next rasterisation."""
+
+    shape: LinearShapeModel  # the mesh's rows that the pixels' triangles touch or neighbour
+    albedo_basis: torch.Tensor  # (R, K) those rows of the albedo basis
+    corners: torch.Tensor  # (P, 3) each pixel's triangle, as indices into the rows
+    around: torch.Tensor  # (T, 3) every triangle that touches a corner (the corners' normals), likewise
+    xy: torch.Tensor  # (P, 2) pixel centres
+    target: torch.Tensor  # (P, 3) the photo's colours
+
+    @classmethod
+    def covered(cls, fitter: PhotometricFitter, params: FaceParameters, crop: FaceCrop) -> SkinPixels:
+        faces, camera = fitter.faces.numpy(), crop.camera
+        with torch.no_grad():
+            screen = camera.to_screen(params.camera_points(fitter.model)).numpy()
+        fragments = rasterize(screen, faces, camera.height, camera.width, cull_back=True)
+        use = np.flatnonzero(fragments.mask & crop.mask)
+        corners = faces[fragments.tri.reshape(-1)[use]]
+        touches = np.zeros(fitter.model.n_vertices, dtype=bool)
+        touches[corners] = True
+        around = faces[touches[faces].any(axis=1)]
+        rows, local = np.unique(np.concatenate([corners.ravel(), around.ravel()]), return_inverse=True)
+        index = torch.from_numpy(rows)
+        return cls(
+            fitter.model.rows(index),
+            fitter.basis[index],
+            torch.from_numpy(local[: corners.size].reshape(-1, 3)),
+            torch.from_numpy(local[corners.size :].reshape(-1, 3)),
+            torch.from_numpy(np.column_stack([use % camera.width, use // camera.width]).astype(np.float32)),
+            crop.target.reshape(-1, 3)[torch.from_numpy(use)],
+        )
+
+    def surface(self, params: FaceParameters, camera: PerspectiveCamera) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each pixel's barycentrics (P, 3) and unit normal (P, 3) at the parameters, differentiable."""
+        points = params.camera_points(self.shape)
+        bary = pixel_barycentrics(camera.project(points)[self.corners], self.xy)
+        return bary, _unit(self.interpolate(vertex_normals(points, self.around), bary))
+
+    def interpolate(self, values: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
+        """Per-row values (R, C) at the pixels (P, C)."""
+        return (bary[..., None] * values[self.corners]).sum(1)
+
+
 class PhotometricFitter:
     def __init__(self, model: FaceModel, landmark_fitter: LandmarkFitter):
         self.model, self.landmark_fitter = model, landmark_fitter
         self.faces = torch.from_numpy(model.faces[: model.n_face_triangles])  # the face region only
         self.basis = model.albedo_basis.T.contiguous()  # (V, K)
-        self.mirror = torch.from_numpy(model.mirror)
+        basis = self.basis.double()
+        # Least squares onto the basis, and the albedo's left/right asymmetry as a quadratic form in its
+        # coefficients (mean over the albedo's V x 3 values): both cost K x K, not V x K, per use.
+        self.projection = torch.linalg.solve(basis.T @ basis, basis.T).float()  # (K, V)
+        asymmetry = basis - basis[torch.from_numpy(model.mirror)]
+        self.asymmetry = (asymmetry.T @ asymmetry / (3 * len(basis))).float()  # (K, K)
 
     def fit(
         self, image: np.ndarray, landmarks: np.ndarray, start: FitResult, appearance: Appearance | None = None
     ) -> tuple[FitResult, Appearance]:
         """image: RGB uint8 photo; landmarks: MediaPipe's 478 points; start: the landmark fit; appearance:
-        the regressor's lighting and albedo, a start close enough for fewer iterations (else least squares)."""
+        the regressor's lighting and albedo to start from (else least squares on the start's shape)."""
         began = time.perf_counter()
         crop = self.crop(image, start)
         params = FaceParameters.start(start.rotation, start.translation, start.identity, start.expression)
         term = LandmarkTerm(self.landmark_fitter, landmarks, start.camera)
         term.update(params)
-        iterations = ITERATIONS if appearance is None else WARM_ITERATIONS
         if appearance is None:
             lighting, albedo_coeffs = self.solve_appearance(params, crop)
         else:
             lighting = torch.tensor(appearance.lighting, dtype=torch.float32)
-            albedo_coeffs = torch.linalg.lstsq(
-                self.basis, torch.tensor(appearance.albedo, dtype=torch.float32)
-            ).solution
+            albedo_coeffs = self.projection @ torch.tensor(appearance.albedo, dtype=torch.float32)
         lighting.requires_grad_(True)
         albedo_coeffs.requires_grad_(True)
         optimizer = torch.optim.Adam(
@@ -83,16 +130,14 @@ class PhotometricFitter:
                 {"params": [lighting, albedo_coeffs], "lr": LEARNING_RATES["appearance"]},
             ]
         )
-        mask = torch.from_numpy(crop.mask)
-        fragments, losses, diverged = None, [], False
-        for step in range(iterations):
+        losses, diverged = [], False
+        for step in range(ITERATIONS):
             optimizer.zero_grad()
-            vertices = params.camera_points(self.model)
             if step % RASTER_EVERY == 0:
-                fragments = None
-            out = render(vertices, self.faces, crop.camera, Surface(self.basis @ albedo_coeffs), lighting, fragments)
-            fragments = out.fragments
-            photo = self.photometric_loss(out.rgb, crop.target, mask & torch.from_numpy(fragments.mask))
+                pixels = SkinPixels.covered(self, params, crop)
+            bary, normals = pixels.surface(params, crop.camera)
+            rgb = pixels.interpolate(pixels.albedo_basis @ albedo_coeffs, bary) * (sh_basis(normals) @ lighting)
+            photo = self.photometric_loss(rgb, pixels.target)
             loss = photo + LANDMARK_WEIGHT * term(params) + params.prior() + self.albedo_prior(albedo_coeffs)
             if not torch.isfinite(loss):
                 diverged = True
@@ -155,14 +200,11 @@ class PhotometricFitter:
         lighting undetermined.
         """
         with torch.no_grad():
-            vertices = params.camera_points(self.model)
-            out = render(vertices, self.faces, crop.camera, Surface(torch.ones_like(vertices)), AMBIENT)
-            frags = out.fragments
-            use = torch.from_numpy(frags.mask & crop.mask)
-            normals = interpolate(vertex_normals(vertices, self.faces), self.faces, frags)[use]
-            y = sh_basis(_unit(normals)).double()  # (P, 9)
-            b = interpolate(self.basis, self.faces, frags)[use].double()  # (P, K)
-            t = crop.target[use].double()  # (P, 3)
+            pixels = SkinPixels.covered(self, params, crop)
+            bary, normals = pixels.surface(params, crop.camera)
+            y = sh_basis(normals).double()  # (P, 9)
+            b = pixels.interpolate(pixels.albedo_basis, bary).double()  # (P, K)
+            t = pixels.target.double()  # (P, 3)
             k = b.shape[1]
             coeffs = torch.zeros(k, 3, dtype=torch.float64)
             coeffs[0] = t.mean(0) / self.basis[:, 0].mean()
@@ -180,15 +222,14 @@ class PhotometricFitter:
                 coeffs[:, c] = _ridge(b * shading[:, c : c + 1], t[:, c], reg)
             return lighting.float(), coeffs.float()
 
-    def photometric_loss(self, rendered: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean over the mask of the per-pixel colour distance (robust: an L2,1 norm, as Deep3DFaceRecon)."""
-        diff = (rendered - target)[mask]
+    def photometric_loss(self, rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean over the pixels of their colour distance (robust: an L2,1 norm, as Deep3DFaceRecon)."""
+        diff = rendered - target
         return (diff.pow(2).sum(-1) + ROBUST_EPS**2).sqrt().mean() if len(diff) else rendered.sum() * 0
 
     def albedo_prior(self, coeffs: torch.Tensor) -> torch.Tensor:
-        albedo = self.basis @ coeffs
         smooth = (self.model.albedo_eigenvalues[:, None] * coeffs.pow(2)).sum()
-        symmetry = (albedo - albedo[self.mirror]).pow(2).mean()
+        symmetry = (coeffs * (self.asymmetry @ coeffs)).sum()
         return ALBEDO_SMOOTHNESS * smooth + ALBEDO_SYMMETRY * symmetry
 
 

@@ -61,6 +61,10 @@ class LinearShapeModel(nn.Module):
         """identity (B, K), expression (B, E) -> points (B, N, 3), cm."""
         return blend_shapes(self.mean, self.identity_basis, self.expression_basis, identity, expression)
 
+    def rows(self, index: torch.Tensor) -> LinearShapeModel:
+        """The linear model of the points `index` (N,) alone."""
+        return LinearShapeModel(self.mean[index], self.identity_basis[:, index], self.expression_basis[:, index])
+
 
 @dataclass(frozen=True)
 class SurfaceEmbedding:

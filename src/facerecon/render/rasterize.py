@@ -150,13 +150,19 @@ def barycentrics(screen_xy: torch.Tensor, faces: torch.Tensor, fragments: Fragme
     Only the covered pixels are computed."""
     h, w = fragments.tri.shape
     covered = np.flatnonzero(fragments.mask)
-    a, b, c = screen_xy[faces[torch.from_numpy(fragments.tri.reshape(-1)[covered])]].unbind(-2)  # (N, 2) each
-    xs = torch.from_numpy((covered % w).astype(np.float64)).to(screen_xy.dtype)
-    ys = torch.from_numpy((covered // w).astype(np.float64)).to(screen_xy.dtype)
+    corners = screen_xy[faces[torch.from_numpy(fragments.tri.reshape(-1)[covered])]]  # (N, 3, 2)
+    pixels = torch.from_numpy(np.column_stack([covered % w, covered // w]).astype(np.float64))
+    values = pixel_barycentrics(corners, pixels.to(screen_xy.dtype))
+    out = values.new_zeros(h * w, 3).index_copy(0, torch.from_numpy(covered), values)
+    return out.reshape(h, w, 3)
+
+
+def pixel_barycentrics(corners: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """Barycentrics (N, 3) of points `pixels` (N, 2) in triangles `corners` (N, 3, 2), differentiable."""
+    a, b, c = corners.unbind(-2)
+    xs, ys = pixels.unbind(-1)
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     area = torch.where(area.abs() < 1e-9, torch.full_like(area, 1e-9), area)
     w1 = ((xs - a[:, 0]) * (c[:, 1] - a[:, 1]) - (ys - a[:, 1]) * (c[:, 0] - a[:, 0])) / area
     w2 = ((b[:, 0] - a[:, 0]) * (ys - a[:, 1]) - (b[:, 1] - a[:, 1]) * (xs - a[:, 0])) / area
-    values = torch.stack([1 - w1 - w2, w1, w2], dim=-1)
-    out = values.new_zeros(h * w, 3).index_copy(0, torch.from_numpy(covered), values)
-    return out.reshape(h, w, 3)
+    return torch.stack([1 - w1 - w2, w1, w2], dim=-1)
