@@ -90,7 +90,7 @@ vertices4 = arrays(np.float64, (4, 3), elements=st.floats(-50, 50))
 @given(vertices4)
 def test_obj_round_trip(vertices):
     recon = small_reconstruction(vertices, np.zeros((2, 4, 3)))
-    mesh = trimesh.load(io.BytesIO(export_obj(recon, "x.mtl").encode()), file_type="obj", process=False,
+    mesh = trimesh.load(io.BytesIO(export_obj(recon, "x.mtl")), file_type="obj", process=False,
                         maintain_order=True)  # fmt: skip
     assert np.allclose(mesh.vertices, recon.vertices, atol=1e-4)
     assert (np.asarray(mesh.faces) == recon.faces).all()

@@ -53,7 +53,7 @@ class Parts:
         used, faces = np.unique(self.faces[chosen], return_inverse=True)
         used_uv, face_uv = np.unique(self.face_uv[chosen], return_inverse=True)
         return TexturedMesh(name, self.vertices[used], faces.reshape(-1, 3), self.uv[used_uv], face_uv.reshape(-1, 3),
-                            self.texture, self.expression_basis[:, used])  # fmt: skip
+                            self.texture, np.ascontiguousarray(self.expression_basis[:, used]))  # fmt: skip
 
 
 @dataclass

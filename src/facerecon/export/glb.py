@@ -46,23 +46,21 @@ class Animation:
 def export_glb(
     recon: Reconstruction,
     animation: Animation | None = None,
-    pngs: dict[str, bytes] | None = None,
     texture: str = "jpeg",
 ) -> bytes:
     """The GLB file's bytes: one primitive per mesh (skin, eyes, mouth), each with its material and the 52
-    morph targets. `pngs` ({"texture": ..., "parts": ...}) saves re-encoding textures the caller encoded;
-    texture: "jpeg" (the default: a quarter of the PNG's bytes) or "png" (lossless) for the skin's."""
-    pngs = pngs or {}
+    morph targets; texture: "jpeg" (the default: a quarter of the PNG's bytes) or "png" (lossless) for the
+    skin's."""
     names = list(recon.expression)
     weights = np.array([recon.expression[name] for name in names], dtype=np.float32)
     builder = _Builder()
     if texture == "png":
-        skin = (builder.view(pngs.get("texture") or png_bytes(recon.texture)), "image/png")
+        skin = (builder.view(png_bytes(recon.texture)), "image/png")
     else:
         skin = (builder.view(jpeg_bytes(recon.texture)), "image/jpeg")
     images = {"face": skin}  # the flat parts' texture always as PNG
     if recon.parts is not None:
-        images["parts"] = (builder.view(pngs.get("parts") or png_bytes(recon.parts.texture)), "image/png")
+        images["parts"] = (builder.view(png_bytes(recon.parts.texture)), "image/png")
     meshes = recon.meshes
     primitives = [_primitive(builder, mesh, weights, material) for material, mesh in enumerate(meshes)]
     materials = [{"name": mesh.name, "pbrMetallicRoughness": {

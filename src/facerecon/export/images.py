@@ -7,9 +7,10 @@ import zlib
 
 import cv2
 import numpy as np
+from isal import isal_zlib
 
 JPEG_QUALITY = 92
-PNG_LEVEL = 1  # zlib's; with run-length matches only, level 2 gave the same bytes on our textures
+PNG_LEVEL = 1  # ISA-L's (0-3): levels 2 and 3 gave files under 0.5 % smaller, in the same time
 PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type: grey, RGB, RGBA
 PNG_UP_FILTER = 2
 PNG_BLOCK_ROWS = 256
@@ -18,18 +19,18 @@ PNG_BLOCK_ROWS = 256
 def png_bytes(image: np.ndarray) -> bytes:
     """An RGB or RGBA (H, W, 3 | 4) or grey (H, W) uint8 image as PNG bytes.
 
-    Every row is stored as its difference from the row above (PNG's "Up" filter) and deflated with
-    run-length matches only (zlib's Z_RLE). On our textures, overlays and renders this takes half the time
-    of OpenCV's encoder at its fastest level (libpng's per-row choice of filter costs more than the
-    deflate) and the files are ~10 % smaller. NumPy and zlib release the GIL, so pictures encode in
-    parallel threads; rows are filtered and deflated a block at a time, each block its own IDAT chunk, so
-    a 48 MP picture needs no full-size copy.
+    Every row is stored as its difference from the row above (PNG's "Up" filter) and deflated by ISA-L
+    (Intel's deflate, zlib's format). On a 1024² texture this takes 6 ms where zlib's fastest run-length
+    deflate took 25 and OpenCV's encoder 51 (libpng's per-row choice of filter costs more than the
+    deflate); the files are ~4 % larger than zlib's and ~8 % smaller than OpenCV's. NumPy and ISA-L release
+    the GIL, so pictures encode in parallel threads; rows are filtered and deflated a block at a time, each
+    block its own IDAT chunk, so a 48 MP picture needs no full-size copy.
     """
     image = np.ascontiguousarray(image, dtype=np.uint8)
     height, width = image.shape[:2]
     channels = 1 if image.ndim == 2 else image.shape[2]
     rows = image.reshape(height, width * channels)
-    deflate = zlib.compressobj(PNG_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    deflate = isal_zlib.compressobj(PNG_LEVEL)
     header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
     block = np.empty((PNG_BLOCK_ROWS, width * channels + 1), np.uint8)
     block[:, 0] = PNG_UP_FILTER
