@@ -101,6 +101,17 @@ def test_video_cli_writes_every_output(clip_file, tmp_path):
         assert json.loads(result.stdout)["issues"]["numErrors"] == 0
 
 
+def test_video_cli_fast_writes_the_same_curves_alone(clip_file, tmp_path):
+    assert main(["video", str(clip_file), "-o", str(tmp_path / "full")]) == 0
+    assert main(["video", "--fast", str(clip_file), "-o", str(tmp_path / "fast")]) == 0
+    stem = "still clip"
+    assert sorted(p.name for p in (tmp_path / "fast").iterdir()) == [
+        f"{stem}.json", f"{stem}_arkit.csv", f"{stem}_frames.jsonl"
+    ]  # fmt: skip
+    for name in (f"{stem}_arkit.csv", f"{stem}_frames.jsonl"):
+        assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize(("content", "code"), [(None, 3), (b"not a video at all", 5)])
 def test_bad_videos(tmp_path, capsys, content, code):
     path = tmp_path / "in.mp4"

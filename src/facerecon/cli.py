@@ -65,7 +65,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
                             formats=args.formats, ray_address=args.ray)  # fmt: skip
     if args.command == "video":
         return reconstruct_video_file(Path(args.video), Path(args.output), keyframes=args.keyframes,
-                                      smoothing=not args.no_smoothing)  # fmt: skip
+                                      smoothing=not args.no_smoothing, fast=args.fast)  # fmt: skip
     if args.command == "demo":
         return reconstruct_images([str(SAMPLE_PHOTO)], Path(args.output), turntable=True)
     if args.input:
@@ -135,17 +135,18 @@ def batch_folder(
     return EXIT_SOME_FAILED if result.failed else 0
 
 
-def reconstruct_video_file(path: Path, outdir: Path, *, keyframes: int, smoothing: bool) -> int:
+def reconstruct_video_file(path: Path, outdir: Path, *, keyframes: int, smoothing: bool, fast: bool) -> int:
     from facerecon.export.video_files import save_video
     from facerecon.video import read_video, reconstruct_video
 
     frames, fps, total = read_video(path)
     try:
-        video = reconstruct_video(frames, fps, keyframes=keyframes, smoothing=smoothing, progress=True, total=total)
+        video = reconstruct_video(frames, fps, keyframes=keyframes, smoothing=smoothing, textured=not fast,
+                                  progress=True, total=total)  # fmt: skip
     except FaceReconError:
         print(file=sys.stderr)  # end the progress bar's line before the error's
         raise
-    again, _, _ = read_video(path)  # the overlay needs the frames once more
+    again = None if fast else read_video(path)[0]  # the overlay needs the frames once more
     written = save_video(video, outdir, path.stem, again)
     seconds = video.stats["seconds"]
     print(f"{path}: {video.stats['frames']} frames, face in {video.stats['detected']}, "
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     vid.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     vid.add_argument("--keyframes", type=positive_int, default=8, help="frames the shared identity is fitted on")
     vid.add_argument("--no-smoothing", action="store_true", help="independent per-frame fits, no One-Euro filter")
+    vid.add_argument("--fast", action="store_true", help="the curves only (CSV, JSON): no textured GLB, no overlay MP4")
 
     web = sub.add_parser("serve", help="the web app (Gradio): upload, 3D viewer, ARKit sliders, downloads")
     web.add_argument("--host", default="127.0.0.1")

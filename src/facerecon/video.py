@@ -60,7 +60,7 @@ class VideoReconstruction:
     landmarks68: np.ndarray  # (T, 68, 2) pixels, projected from the smoothed fit
     gaze: np.ndarray  # (T, 2, 2) degrees: eye_left, eye_right x yaw, pitch from rest (0 where not read)
     camera: PerspectiveCamera
-    reference: Reconstruction  # the most frontal keyframe, textured: the GLB's mesh and texture
+    reference: Reconstruction | None  # the most frontal keyframe, textured (the GLB's); None: curves only
     stats: dict = field(default_factory=dict)
 
     @property
@@ -105,13 +105,15 @@ def reconstruct_video(
     reconstructor: Reconstructor | None = None,
     keyframes: int = KEYFRAMES,
     smoothing: bool = True,
+    textured: bool = True,
     progress: bool = False,
     total: int = 0,
 ) -> VideoReconstruction:
     """Frames (RGB uint8, any iterable) at `fps` -> one identity, per-frame expression and pose.
 
     Raises NoFaceError when no frame shows a face. `total` (frame count, if known) feeds the progress bar
-    and decides which frames are kept in memory as keyframe candidates.
+    and decides which frames are kept in memory as keyframe candidates. textured=False skips the textured
+    reference head (the animated GLB's): the curves alone, the same as with it.
     """
     reconstructor = reconstructor or Reconstructor.shared()
     model, fitter = reconstructor.model, reconstructor.landmark_fitter
@@ -160,12 +162,14 @@ def reconstruct_video(
             expression[:, look] = _look_columns(gaze)
     rotations = Rotation.from_rotvec(rotvecs).as_matrix()
 
-    reference_id = min(key_ids, key=lambda i: abs(matrix_to_euler(fits[i].rotation)[0]))
-    reference_fit = replace(fits[reference_id], expression=raw_expression[reference_id])  # its eyeLook weights
-    reference = reconstructor.build_reconstruction(
-        LoadedImage(kept[reference_id], None, f"frame {reference_id}"), faces[reference_id],
-        FaceScene.build(reference_fit, model),
-    )  # fmt: skip
+    reference = None
+    if textured:
+        reference_id = min(key_ids, key=lambda i: abs(matrix_to_euler(fits[i].rotation)[0]))
+        reference_fit = replace(fits[reference_id], expression=raw_expression[reference_id])  # its eyeLook weights
+        reference = reconstructor.build_reconstruction(
+            LoadedImage(kept[reference_id], None, f"frame {reference_id}"), faces[reference_id],
+            FaceScene.build(reference_fit, model),
+        )  # fmt: skip
     landmarks68 = np.stack([
         _project_landmarks(model, identity, expression[t], rotations[t], translations[t], camera)
         for t in range(len(faces))

@@ -69,8 +69,8 @@ def animated_glb(video: VideoReconstruction) -> bytes:
 
 
 def save_video(video: VideoReconstruction, outdir: Path, stem: str, frames: Iterator[np.ndarray] | None) -> list[Path]:
-    """<stem>_arkit.csv, <stem>.glb, <stem>_frames.jsonl, <stem>.json (summary) and, given the frames
-    again, <stem>_overlay.mp4."""
+    """<stem>_arkit.csv, <stem>_frames.jsonl, <stem>.json (summary), <stem>.glb where the video has its
+    textured reference head and, given the frames again, <stem>_overlay.mp4."""
     summary = {
         "fps": video.fps,
         "identity": np.round(video.identity, 5).tolist(),
@@ -80,10 +80,11 @@ def save_video(video: VideoReconstruction, outdir: Path, stem: str, frames: Iter
     }
     contents = {
         f"{stem}_arkit.csv": arkit_csv(video).encode(),
-        f"{stem}.glb": animated_glb(video),
         f"{stem}_frames.jsonl": frames_jsonl(video).encode(),
         f"{stem}.json": (json.dumps(summary, indent=1) + "\n").encode(),
     }
+    if video.reference is not None:
+        contents[f"{stem}.glb"] = animated_glb(video)
     written = write_files_atomically(outdir, contents)
     if frames is not None:
         written.append(write_overlay_mp4(video, frames, outdir / f"{stem}_overlay.mp4"))
