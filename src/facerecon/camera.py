@@ -108,8 +108,13 @@ class CropWindow:
 
     def from_crop(self, points: np.ndarray) -> np.ndarray:
         """Crop pixels (N, 2+) -> photo pixels (N, 2), in their dtype."""
-        points = np.asarray(points)[:, :2]
-        return points / self.scale + np.array([self.x0, self.y0], dtype=points.dtype)
+        points = np.asarray(points)
+        out = np.empty((len(points), 2), dtype=points.dtype)
+        # Column by column: NumPy broadcasts over a 2-wide array with a 2-long inner loop per row, ~4x slower
+        # on a texture's ~900k texels.
+        out[:, 0] = points[:, 0] / self.scale + points.dtype.type(self.x0)
+        out[:, 1] = points[:, 1] / self.scale + points.dtype.type(self.y0)
+        return out
 
     def camera(self, photo: PerspectiveCamera) -> PerspectiveCamera:
         """The photo's camera seen through this window."""
