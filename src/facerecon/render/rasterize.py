@@ -41,11 +41,14 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cu
             tv[:, 2, 0] - tv[:, 0, 0]
         )
         tv = np.where((signed < 0)[:, None, None], tv, np.nan)  # NaN boxes are dropped below
-    x0 = np.clip(np.ceil(tv[..., 0].min(1)), 0, width)
-    x1 = np.clip(np.floor(tv[..., 0].max(1)), -1, width - 1)
-    y0 = np.clip(np.ceil(tv[..., 1].min(1)), 0, height)
-    y1 = np.clip(np.floor(tv[..., 1].max(1)), -1, height - 1)
-    keep = (x1 >= x0) & (y1 >= y0) & (tv[..., 2].min(1) > 0) & np.isfinite(tv).all(axis=(1, 2))
+    (x_low, y_low, z_low), (x_high, y_high, z_high) = _corner_extremes(tv)
+    x0 = np.clip(np.ceil(x_low), 0, width)
+    x1 = np.clip(np.floor(x_high), -1, width - 1)
+    y0 = np.clip(np.ceil(y_low), 0, height)
+    y1 = np.clip(np.floor(y_high), -1, height - 1)
+    # A NaN or infinite corner shows in its coordinate's minimum or maximum, and so in their sum.
+    finite = np.isfinite(x_low + x_high + y_low + y_high + z_low + z_high)
+    keep = (x1 >= x0) & (y1 >= y0) & (z_low > 0) & finite
     ids = np.flatnonzero(keep)
     bw = (x1 - x0 + 1)[ids].astype(np.int64)
     bh = (y1 - y0 + 1)[ids].astype(np.int64)
@@ -62,6 +65,14 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cu
         bary.reshape(height, width, 3).astype(np.float32),
         depth.reshape(height, width).astype(np.float32),
     )
+
+
+def _corner_extremes(tv: np.ndarray) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Per triangle (F, 3 corners, 3 coordinates): the minimum and the maximum of x, y and depth over its
+    corners, as elementwise minima of the corners (NumPy reduces a 3-long axis row by row, ~10x slower)."""
+    low = tuple(np.minimum(np.minimum(tv[:, 0, k], tv[:, 1, k]), tv[:, 2, k]) for k in range(3))
+    high = tuple(np.maximum(np.maximum(tv[:, 0, k], tv[:, 1, k]), tv[:, 2, k]) for k in range(3))
+    return low, high
 
 
 def nearer(first: Fragments, second: Fragments, offset: int) -> Fragments:
@@ -107,13 +118,15 @@ def _draw(
     local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     px = (x0[ids][owner] + local % bw[owner]).astype(np.float32)
     py = (y0[ids][owner] + local // bw[owner]).astype(np.float32)
-    k = coeff[:, :2][owner]  # the barycentrics' coefficients only: depth is needed inside the triangles alone
+    # The barycentrics' coefficients only (depth is needed inside the triangles alone); np.take gathers rows
+    # ~3x faster than indexing.
+    k = np.take(coeff[:, :2], owner, axis=0)
     w1 = k[:, 0, 0] * px + k[:, 0, 1] * py + k[:, 0, 2]
     w2 = k[:, 1, 0] * px + k[:, 1, 1] * py + k[:, 1, 2]
     eps = -1e-6
     inside = np.flatnonzero((w1 >= eps) & (w2 >= eps) & (1 - w1 - w2 >= eps))
     owner, w1, w2, px, py = owner[inside], w1[inside], w2[inside], px[inside], py[inside]
-    kz = coeff[owner, 2]
+    kz = np.take(coeff[:, 2], owner, axis=0)
     z = (kz[:, 0] * px + kz[:, 1] * py + kz[:, 2]).astype(np.float64)
     pixel = py.astype(np.int64) * width + px.astype(np.int64)
     # Nearest per pixel: a minimum-scatter into the depth buffer, then the candidates that match it.
@@ -122,7 +135,8 @@ def _draw(
     winner = (z == depth[pixel]) & (z < before)
     pixel = pixel[winner]
     tri[pixel] = ids[owner[winner]]
-    bary[pixel] = np.stack([1 - w1[winner] - w2[winner], w1[winner], w2[winner]], axis=1)
+    w1, w2 = w1[winner], w2[winner]
+    bary[pixel, 0], bary[pixel, 1], bary[pixel, 2] = 1 - w1 - w2, w1, w2  # by column: 3x faster than rows
 
 
 def interpolate(
