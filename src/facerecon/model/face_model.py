@@ -62,8 +62,9 @@ class LinearShapeModel(nn.Module):
         return blend_shapes(self.mean, self.identity_basis, self.expression_basis, identity, expression)
 
     def rows(self, index: torch.Tensor) -> LinearShapeModel:
-        """The linear model of the points `index` (N,) alone."""
-        return LinearShapeModel(self.mean[index], self.identity_basis[:, index], self.expression_basis[:, index])
+        """The linear model of the points `index` (N,) alone (index_select: twice as fast as indexing)."""
+        return LinearShapeModel(self.mean.index_select(0, index), self.identity_basis.index_select(1, index),
+                                self.expression_basis.index_select(1, index))  # fmt: skip
 
 
 @dataclass(frozen=True)
