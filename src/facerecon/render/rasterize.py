@@ -69,7 +69,8 @@ def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cu
 
 def _corner_extremes(tv: np.ndarray) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """Per triangle (F, 3 corners, 3 coordinates): the minimum and the maximum of x, y and depth over its
-    corners, as elementwise minima of the corners (NumPy reduces a 3-long axis row by row, ~10x slower)."""
+    corners, from elementwise minima and maxima of the corners (NumPy reduces a 3-long axis row by row, ~10x
+    slower)."""
     low = tuple(np.minimum(np.minimum(tv[:, 0, k], tv[:, 1, k]), tv[:, 2, k]) for k in range(3))
     high = tuple(np.maximum(np.maximum(tv[:, 0, k], tv[:, 1, k]), tv[:, 2, k]) for k in range(3))
     return low, high

@@ -144,7 +144,7 @@ class TextureBaker:
     def layout(self, values: np.ndarray) -> np.ndarray:
         """Per-texel values (N, C) laid out as the texture (S, S, C); each gutter texel between the UV islands
         takes its nearest island texel's value, so that bilinear lookups and mip-maps at an island's edge read
-        the island's own colours. (np.take gathers the rows ~4x faster than indexing: 13 -> 3.5 ms at 1024².)"""
+        the island's own colours. (np.take gathers the rows ~3x faster than indexing: 13 -> 4.5 ms at 1024².)"""
         return np.take(values, self.nearest_texel, axis=0).reshape(self.size, self.size, values.shape[1])
 
     def to_texture(self, values: np.ndarray) -> np.ndarray:
