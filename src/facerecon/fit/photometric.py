@@ -22,7 +22,7 @@ from facerecon.camera import PerspectiveCamera
 from facerecon.fit.landmark_fit import FaceParameters, LandmarkFitter, LandmarkTerm
 from facerecon.fit.skin_mask import skin_mask
 from facerecon.model.face_model import FaceModel, LinearShapeModel
-from facerecon.model.surface import surface_points, vertex_normals
+from facerecon.model.surface import compacted, surface_points, vertex_normals
 from facerecon.parameters import Appearance, FitResult
 from facerecon.render.rasterize import pixel_barycentrics, rasterize
 from facerecon.render.shade import AMBIENT, sh_basis
@@ -70,7 +70,7 @@ class SkinPixels:
         touches = np.zeros(fitter.model.n_vertices, dtype=bool)
         touches[corners] = True
         around = faces[touches[faces].any(axis=1)]
-        rows, local = np.unique(np.concatenate([corners.ravel(), around.ravel()]), return_inverse=True)
+        rows, local = compacted(np.concatenate([corners.ravel(), around.ravel()]), fitter.model.n_vertices)
         index = torch.from_numpy(rows)
         return cls(
             fitter.model.rows(index),
