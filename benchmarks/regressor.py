@@ -99,7 +99,7 @@ def coverage(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
                 rows.append(("missed", np.nan, np.nan))
                 continue
             face = match[0]
-            fit, _ = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
+            fit = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox).fit
             if face.landmarks is not None:
                 with torch.enable_grad():
                     fit = fitter.fit(face.landmarks, camera, start=fit)
@@ -135,7 +135,8 @@ def fitting(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
             fit = fitter.fit(face.landmarks, camera)
             old, old_appearance = photometric.fit(pixels, face.landmarks, fit)
             middle = time.perf_counter()
-            guess, guess_appearance = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
+            reading = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
+            guess, guess_appearance = reading.fit, reading.appearance
             fit = fitter.fit(face.landmarks, camera, start=guess)
             new, new_appearance = photometric.fit(pixels, face.landmarks, fit, guess_appearance)
             end = time.perf_counter()
@@ -178,7 +179,7 @@ def profiles(args: argparse.Namespace, reconstructor: Reconstructor) -> None:
         truth = landmarks68(fitter, truth_fit)
         yaw = matrix_to_euler(truth_fit.rotation)[0]
         landmarks = np.column_stack([data["landmarks"][i], np.zeros(468)]) if data["has_landmarks"][i] else None
-        guess, _ = reconstructor.regressor(pixels, camera, landmarks=landmarks, box=data["box"][i])
+        guess = reconstructor.regressor(pixels, camera, landmarks=landmarks, box=data["box"][i]).fit
         row = {"yaw": yaw, "read": landmarks is not None, "reg": guess}
         if landmarks is not None:
             with torch.enable_grad():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import ROOT, SHARED, shared_path
 
-from facerecon.camera import PerspectiveCamera, euler_to_matrix
+from facerecon.camera import PerspectiveCamera, euler_to_matrix, matrix_to_euler
 from facerecon.fit.contour import IBUG_JAW
 from facerecon.fit.landmark_fit import LandmarkFitter
 from facerecon.model.surface import surface_points
@@ -60,22 +60,28 @@ def test_the_oval_correspondences_follow_the_pose(model):
     assert frontal_moved <= 2 and turned_moved >= 8
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location("finetune", ROOT / "tools/finetune_regressor_aflw.py")
+def load_tool(name: str = "finetune_regressor_aflw"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"tools/{name}.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
 
 
-def test_training_steps_on_labelled_crops_reduce_the_landmark_loss(tmp_path, model):
+@pytest.fixture(scope="module")
+def labelled_crops(tmp_path_factory) -> dict:
+    """12 AFLW train crops as the fine-tuning tool prepares them (MediaPipe's points, labels, teacher)."""
     shared_path("faces/aflw_crops/labels.csv")
-    tool = load_tool()
-    tool.prepare(argparse.Namespace(work=tmp_path, shared=SHARED, limit=12))
-    with np.load(tmp_path / "aflw_train.npz") as npz:
-        data = {k: npz[k] for k in npz.files}
+    work = tmp_path_factory.mktemp("aflw")
+    load_tool().prepare(argparse.Namespace(work=work, shared=SHARED, limit=12))
+    with np.load(work / "aflw_train.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def test_training_steps_on_labelled_crops_reduce_the_landmark_loss(labelled_crops, model):
     from facerecon.nets.codec import face_anchor
     from facerecon.nets.pretrained import load_regressor
 
+    tool, data = load_tool(), labelled_crops
     net = load_regressor()  # a fresh copy of the shipped net
     indices = np.arange(12)
     anchor = torch.tensor(face_anchor(model), dtype=torch.float32)
@@ -96,6 +102,68 @@ def test_training_steps_on_labelled_crops_reduce_the_landmark_loss(tmp_path, mod
     net.eval()
     assert nme() < before
     assert data["points"].shape == (12, 21, 2) and 0 < data["has_landmarks"].sum() <= 12
+
+
+def test_training_steps_reduce_the_aflw21_heads_loss(labelled_crops):
+    from facerecon.nets.pretrained import load_regressor
+    from facerecon.nets.regressor import FaceRegressor
+
+    tool = load_tool("train_aflw21_head")
+    seen = tool.features(load_regressor(), labelled_crops, np.arange(12), None, None)
+    torch.manual_seed(0)
+    head = FaceRegressor().aflw21_head
+    inputs = (seen["features"] - seen["features"].mean(0)) / (seen["features"].std(0) + 1e-3)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(5):
+        loss, _ = tool.loss_of(head, inputs, seen["points"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+    assert seen["points"].shape == (12, 21, 2) and torch.isnan(seen["points"]).any()  # profiles hide points
+
+
+def test_the_profile_refit_recovers_pitch_roll_and_position_from_21_points(model):
+    from facerecon.fit.profile_pose import ProfilePoseFitter
+
+    fitter = ProfilePoseFitter(model)
+    truth, _ = posed(model, 60.0)
+    observed = truth.to_screen(truth.model_vertices(fitter.points))[:, :2]
+    start = FitResult(euler_to_matrix(60.0, 12.0, -8.0), truth.translation + np.array([1.5, -1.0, 3.0]), truth.identity,
+                      truth.expression, truth.camera)  # fmt: skip
+    refitted = fitter.fit(start, observed, np.ones(21, dtype=bool))
+    before = np.abs(start.to_screen(start.model_vertices(fitter.points))[:, :2] - observed).mean()
+    after = np.abs(refitted.to_screen(refitted.model_vertices(fitter.points))[:, :2] - observed).mean()
+    assert after < 0.2 * before
+    assert np.allclose(matrix_to_euler(refitted.rotation), (60.0, 0.0, 0.0), atol=3.0)
+    assert fitter.fit(start, observed, np.arange(21) < 3) is start  # too few points seen: the pose stays
+
+
+def test_the_aflw21_head_and_the_refit_beat_the_regressors_points_on_turned_heads(reconstructor):
+    """On turned train crops that no training used (every 20th)."""
+    import csv
+
+    from facerecon.datasets import aflw_points
+    from facerecon.io.image import load_image
+    from facerecon.metrics import visible_nme
+
+    labels = shared_path("faces/aflw_crops/labels.csv")
+    held_out = [r for r in csv.DictReader(labels.open()) if r["split"] == "train"][::20]
+    turned = [r for r in held_out if abs(float(r["yaw"])) >= 60][:20]
+    camera = PerspectiveCamera.for_image(120, 120)
+    errors = []
+    for row in turned:
+        truth, pixels = aflw_points(row), load_image(labels.parent / row["name"]).pixels
+        face = reconstructor.detector.detect(pixels, bbox=[0, 0, 120, 120], keep_boxes=True)[0]
+        reading = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
+        refitted = reconstructor.profile_fitter.fit(reading.fit, reading.aflw21, reading.aflw21_visible)
+        points = [fit.to_screen(fit.model_vertices(reconstructor.profile_fitter.points))[:, :2]
+                  for fit in (reading.fit, refitted)]  # fmt: skip
+        errors.append([visible_nme(p, truth) for p in (*points, reading.aflw21)])
+    regressor, refit, head = np.mean(errors, axis=0)
+    assert len(turned) == 20 and head < regressor - 0.005 and refit < regressor - 0.003
 
 
 @pytest.mark.parametrize("yaw", [-70.0, 70.0])

@@ -18,6 +18,7 @@ from facerecon.export.overlay import draw_overlay
 from facerecon.fit.gaze import look_gaze, look_rotations, look_targets, looking, read_gaze, turn_eyes
 from facerecon.fit.landmark_fit import FIT_STEPS, LandmarkFitter
 from facerecon.fit.photometric import PhotometricFitter
+from facerecon.fit.profile_pose import ProfilePoseFitter
 from facerecon.io.image import LoadedImage, load_image
 from facerecon.model.face_model import FaceModel, load_face_model
 from facerecon.model.surface import surface_points
@@ -31,8 +32,9 @@ from facerecon.texture.parts import PartsTexturer, photo_look
 from facerecon.texture.refine import refine_albedo
 
 DEFAULT_TEXTURE_SIZE = 1024
-# Degrees of yaw (the regressor's) beyond which its answer is kept: fitting MediaPipe's points, which lean
-# frontal on turned heads, made it worse (tuned on AFLW train crops the regressor never saw).
+# Degrees of yaw (the regressor's) beyond which its answer is kept, its pose refitted to its own reading of
+# AFLW's points: fitting MediaPipe's points, which lean frontal on turned heads, made it worse (tuned on
+# AFLW train crops the regressor never saw).
 PROFILE_YAW = 45.0
 FAST_FIT_STEPS = 2  # Gauss-Newton steps of the fast path: NME 4.04 -> 3.07 % on HELEN train for ~20 ms
 
@@ -51,6 +53,7 @@ class Reconstructor:
         self.detector = FaceDetector()
         self.gcn = load_gcn(self.model)
         self.landmark_fitter = LandmarkFitter(self.model)
+        self.profile_fitter = ProfilePoseFitter(self.model)
         self.parts_texturer = None if self.model.parts is None else PartsTexturer(self.model.parts)
         self._bakers: dict[int, TextureBaker] = {}
         self._bakers_lock = threading.Lock()
@@ -114,20 +117,27 @@ class Reconstructor:
         photometric: bool = True,
         fast: bool = False,
     ) -> Reconstruction:
-        """One detected face: the regressor's guess, then (without landmarks or turned beyond PROFILE_YAW, the
-        guess stays) the landmark fit from it and, unless fast, the photometric fit; the GCN refines the
-        albedo; then the textures."""
+        """One detected face: the regressor's guess, then the landmark fit from it and, unless fast, the
+        photometric fit; without landmarks or turned beyond PROFILE_YAW, the guess stays (beyond PROFILE_YAW
+        with its pose refitted to the regressor's AFLW points); the GCN refines the albedo; then the
+        textures."""
         model = self.model
         h, w = loaded.pixels.shape[:2]
         camera = PerspectiveCamera.for_image(w, h, loaded.focal_35mm)
         timer = StageTimer()
-        fit, appearance = self.regressor(loaded.pixels, camera, landmarks=face.landmarks, box=face.bbox)
+        reading = self.regressor(loaded.pixels, camera, landmarks=face.landmarks, box=face.bbox)
+        fit, appearance = reading.fit, reading.appearance
         timer.lap("regressor_s")
+        turned = abs(matrix_to_euler(fit.rotation)[0]) > PROFILE_YAW
+        if turned:
+            fit = self.profile_fitter.fit(fit, reading.aflw21, reading.aflw21_visible)
+            timer.lap("fit_s")
+        refitted = ", its pose refitted to its AFLW points" if turned else ""
         if face.landmarks is None:
-            fit.stats["method"] = "regressor alone (MediaPipe found no landmarks)"
-        elif abs(matrix_to_euler(fit.rotation)[0]) > PROFILE_YAW:
+            fit.stats["method"] = f"regressor alone (MediaPipe found no landmarks){refitted}"
+        elif turned:
             fit.stats["method"] = (
-                f"regressor (turned beyond {PROFILE_YAW:.0f}°, where MediaPipe's points mislead the fit)"
+                f"regressor (turned beyond {PROFILE_YAW:.0f}°, where MediaPipe's points mislead the fit){refitted}"
             )
         else:
             steps = FAST_FIT_STEPS if fast else FIT_STEPS

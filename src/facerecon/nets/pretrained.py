@@ -16,7 +16,7 @@ from facerecon.metrics import bbox_of
 from facerecon.model.face_model import FaceModel
 from facerecon.nets.codec import decode, face_anchor
 from facerecon.nets.gcn import TextureGCN
-from facerecon.nets.regressor import CROP_MARGIN, CROP_SIZE, N_LANDMARKS, FaceRegressor
+from facerecon.nets.regressor import CROP_MARGIN, CROP_SIZE, N_AFLW21, N_LANDMARKS, FaceRegressor
 from facerecon.parameters import Appearance, FitResult
 
 DATA = Path(__file__).parent / "data"
@@ -50,6 +50,16 @@ def regressor_input(pixels: np.ndarray, landmarks: np.ndarray | None, box: np.nd
     return RegressorInput(window, image, points, flag)
 
 
+@dataclass(frozen=True)
+class RegressorReading:
+    """One pass of the regressor: the face's parameters, and AFLW's 21 points as its second head reads them."""
+
+    fit: FitResult
+    appearance: Appearance
+    aflw21: np.ndarray  # (21, 2) photo pixels
+    aflw21_visible: np.ndarray  # (21,) bool: the head sees the point
+
+
 class Regressor:
     """The shipped regressor (onnxruntime) for one face model: one pass per face. onnxruntime's sessions may
     run from several threads at once."""
@@ -76,11 +86,13 @@ class Regressor:
         *,
         landmarks: np.ndarray | None = None,
         box: np.ndarray | None = None,
-    ) -> tuple[FitResult, Appearance]:
+    ) -> RegressorReading:
         """The face with these landmarks or in this box."""
         inputs = regressor_input(pixels, landmarks, box)
-        vector = self.session.run(None, inputs.arrays())[0][0]
-        return decode(vector, inputs.window.camera(camera), camera, self.anchor, self.model)
+        parameters, aflw21 = (output[0] for output in self.session.run(None, inputs.arrays()))
+        fit, appearance = decode(parameters, inputs.window.camera(camera), camera, self.anchor, self.model)
+        points = inputs.window.from_crop((aflw21[: 2 * N_AFLW21].reshape(N_AFLW21, 2) + 0.5) * CROP_SIZE)
+        return RegressorReading(fit, appearance, points.astype(np.float64), aflw21[2 * N_AFLW21 :] > 0)
 
 
 def load_regressor() -> FaceRegressor:
@@ -114,13 +126,13 @@ def export_onnx(net: FaceRegressor, path: Path) -> None:
     """Export the regressor (batch size free) with TorchScript-based exporter, atomically."""
     inputs = regressor_input(np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8), None, np.array([0, 0, 100, 100]))
     args = tuple(torch.from_numpy(a) for a in inputs.arrays().values())
-    names = list(inputs.arrays())
+    names, outputs = list(inputs.arrays()), ["parameters", "aflw21"]
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
         torch.onnx.export(
             net.eval(), args, tmp, dynamo=False, opset_version=ONNX_OPSET, input_names=names,
-            output_names=["parameters"], dynamic_axes={n: {0: "batch"} for n in [*names, "parameters"]},
+            output_names=outputs, dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]},
         )  # fmt: skip
         os.chmod(tmp, 0o644)  # mkstemp creates it private
         os.replace(tmp, path)

@@ -8,6 +8,11 @@ normalised by the training labels' mean and std (kept as buffers), so its output
 
 The landmark branch takes MediaPipe's 468 surface points in crop coordinates and a flag that says whether
 they exist: where MediaPipe finds no face (profiles), the image branch alone must carry the prediction.
+
+A second head reads AFLW's 21 points (the points as its annotators placed them, in crop widths from the
+centre) and a visibility logit for each from the same features, trained with the rest frozen on AFLW's
+labelled train crops (tools/train_aflw21_head.py): on a turned head its points are where the model's pose
+is refitted (facerecon.fit.profile_pose), the parameters alone being coarser there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ CROP_MARGIN = 1.3  # crop side / longer side of the face box
 N_LANDMARKS = 468
 PARAMETER_SIZES = {"identity": 64, "expression": 52, "rotation": 6, "position": 3, "lighting": 27, "albedo": 300}
 N_OUTPUTS = sum(PARAMETER_SIZES.values())
+N_AFLW21 = 21
 RESNET_WIDTH = 32
 HIDDEN = 512
 
@@ -40,7 +46,7 @@ SLICES = parameter_slices()
 
 class FaceRegressor(nn.Module):
     """image (B, 3, 128, 128) in [0, 1], landmarks (B, 468, 2) in crop widths from the crop centre,
-    has_landmarks (B, 1) in {0, 1} -> parameters (B, N_OUTPUTS)."""
+    has_landmarks (B, 1) in {0, 1} -> parameters (B, N_OUTPUTS) and AFLW's 21 points (B, 63)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,15 +61,30 @@ class FaceRegressor(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
         self.register_buffer("output_mean", torch.zeros(N_OUTPUTS))
         self.register_buffer("output_std", torch.ones(N_OUTPUTS))
+        self.aflw21_head = nn.Sequential(
+            nn.Linear(self.encoder.features + HIDDEN, HIDDEN),
+            nn.ReLU(),
+            nn.Linear(HIDDEN, HIDDEN),
+            nn.ReLU(),
+            nn.Linear(HIDDEN, 3 * N_AFLW21),
+        )
+
+    def features(self, image: torch.Tensor, landmarks: torch.Tensor, has_landmarks: torch.Tensor) -> torch.Tensor:
+        """What both heads read: the image's and the landmarks' features side by side."""
+        points = torch.cat([landmarks.flatten(1) * has_landmarks, has_landmarks], dim=1)
+        return torch.cat([self.encoder(image - 0.5), self.landmark_branch(points)], dim=1)
 
     def normalised(self, image: torch.Tensor, landmarks: torch.Tensor, has_landmarks: torch.Tensor) -> torch.Tensor:
         """The prediction in units of the labels' std around their mean (what training compares)."""
-        seen = self.encoder(image - 0.5)
-        points = torch.cat([landmarks.flatten(1) * has_landmarks, has_landmarks], dim=1)
-        return self.head(torch.cat([seen, self.landmark_branch(points)], dim=1))
+        return self.head(self.features(image, landmarks, has_landmarks))
 
-    def forward(self, image: torch.Tensor, landmarks: torch.Tensor, has_landmarks: torch.Tensor) -> torch.Tensor:
-        return self.normalised(image, landmarks, has_landmarks) * self.output_std + self.output_mean
+    def forward(
+        self, image: torch.Tensor, landmarks: torch.Tensor, has_landmarks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """parameters (B, N_OUTPUTS) in physical units, and aflw21 (B, 63): AFLW's 21 points (x, y) in crop
+        widths from the centre, then their 21 visibility logits."""
+        features = self.features(image, landmarks, has_landmarks)
+        return self.head(features) * self.output_std + self.output_mean, self.aflw21_head(features)
 
 
 def rotation_from_6d(six: torch.Tensor) -> torch.Tensor:
