@@ -3,9 +3,9 @@
 Beyond the pipeline's PROFILE_YAW the regressor's parameters are the answer (MediaPipe's points lean
 frontal there), and its points are coarse: on AFLW train crops that no training saw, at 60-90° of yaw,
 the model's 21 calibrated points sit 7.4 % (NME) from the labels where the point head reads them at
-6.0 %. A least-squares refit of the rotation and translation to the points the head sees moves the
-head's points there (the 68 -> 21 NME at 60-90°: 8.36 -> 7.79 %). A stiff prior keeps the regressor's
-yaw: fitted freely, its error grew (9.7° -> 10.8°).
+6.2 %. A least-squares refit of the rotation and translation to the points the head sees moves the
+model's points towards them (the 68 -> 21 NME at 60-90°: 8.03 -> 7.77 % in benchmarks/aflw21.py
+--split train). A stiff prior keeps the regressor's yaw: fitted freely, its error grew (9.7° -> 10.8°).
 """
 
 from __future__ import annotations
