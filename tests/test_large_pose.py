@@ -14,7 +14,7 @@ from facerecon.camera import PerspectiveCamera, euler_to_matrix, matrix_to_euler
 from facerecon.fit.contour import IBUG_JAW
 from facerecon.fit.landmark_fit import LandmarkFitter
 from facerecon.model.surface import surface_points
-from facerecon.parameters import FitResult
+from facerecon.parameters import FitResult, SeenPoints
 
 LEFT_JAW = [k for k in IBUG_JAW if k > 8]  # the subject's left (+X): image right on a frontal face
 RIGHT_JAW = [k for k in IBUG_JAW if k < 8]
@@ -42,6 +42,22 @@ def test_jaw_points_slide_to_the_silhouette_when_the_head_turns(model):
     # ... which, turned away, project inside the face's outline: the outline lies further out, to the right.
     slid = moved > 0
     assert slid.sum() >= 4 and (sliding[LEFT_JAW, 0][slid] > fixed[LEFT_JAW, 0][slid]).all()
+
+
+def test_the_68_calibration_finds_points_from_their_projections(model):
+    """tools/calibrate_landmarks68.py's search, started 0.8 cm behind the brows' and eyes' points, lands on
+    them from their projections in frontal and turned views."""
+    tool = load_tool("calibrate_landmarks68")
+    points = np.arange(17, 48)  # brows, nose, eyes
+    mean = model.mean.numpy().astype(np.float64)
+    truth = surface_points(mean, model.faces, model.landmarks68.tri[points], model.landmarks68.bary[points])
+    region = np.unique(model.faces[: tool.FACE_TRIS])
+    fits = [posed(model, yaw)[0] for yaw in (-40.0, -20.0, 0.0, 20.0, 40.0)]
+    pixels = np.stack([fit.to_screen(mean[region])[:, :2] for fit in fits])
+    labels = np.stack([fit.to_screen(truth)[:, :2] for fit in fits])
+    start = truth + np.array([0.0, 0.0, -0.8])
+    tri, bary = tool.refine_by_reprojection(start, labels, pixels, model, tool.FACE_TRIS)
+    assert np.linalg.norm(surface_points(mean, model.faces, tri, bary) - truth, axis=1).max() < 0.1  # cm
 
 
 def test_the_oval_correspondences_follow_the_pose(model):
@@ -133,12 +149,12 @@ def test_the_profile_refit_recovers_pitch_roll_and_position_from_21_points(model
     observed = truth.to_screen(truth.model_vertices(fitter.points))[:, :2]
     start = FitResult(euler_to_matrix(60.0, 12.0, -8.0), truth.translation + np.array([1.5, -1.0, 3.0]), truth.identity,
                       truth.expression, truth.camera)  # fmt: skip
-    refitted = fitter.fit(start, observed, np.ones(21, dtype=bool))
+    refitted = fitter.fit(start, SeenPoints(observed, np.ones(21, dtype=bool)))
     before = np.abs(start.to_screen(start.model_vertices(fitter.points))[:, :2] - observed).mean()
     after = np.abs(refitted.to_screen(refitted.model_vertices(fitter.points))[:, :2] - observed).mean()
     assert after < 0.2 * before
     assert np.allclose(matrix_to_euler(refitted.rotation), (60.0, 0.0, 0.0), atol=3.0)
-    assert fitter.fit(start, observed, np.arange(21) < 3) is start  # too few points seen: the pose stays
+    assert fitter.fit(start, SeenPoints(observed, np.arange(21) < 3)) is start  # too few points seen: the pose stays
 
 
 def test_the_aflw21_head_and_the_refit_beat_the_regressors_points_on_turned_heads(reconstructor):
@@ -158,10 +174,10 @@ def test_the_aflw21_head_and_the_refit_beat_the_regressors_points_on_turned_head
         truth, pixels = aflw_points(row), load_image(labels.parent / row["name"]).pixels
         face = reconstructor.detector.detect(pixels, bbox=[0, 0, 120, 120], keep_boxes=True)[0]
         reading = reconstructor.regressor(pixels, camera, landmarks=face.landmarks, box=face.bbox)
-        refitted = reconstructor.profile_fitter.fit(reading.fit, reading.aflw21, reading.aflw21_visible)
+        refitted = reconstructor.profile_fitter.fit(reading.fit, reading.aflw21)
         points = [fit.to_screen(fit.model_vertices(reconstructor.profile_fitter.points))[:, :2]
                   for fit in (reading.fit, refitted)]  # fmt: skip
-        errors.append([visible_nme(p, truth) for p in (*points, reading.aflw21)])
+        errors.append([visible_nme(p, truth) for p in (*points, reading.aflw21.pixels)])
     regressor, refit, head = np.mean(errors, axis=0)
     assert len(turned) == 20 and head < regressor - 0.005 and refit < regressor - 0.003
 

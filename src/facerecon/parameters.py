@@ -1,5 +1,6 @@
 """The fitted parameters of one face, shared by the fitters, the nets, the texture stage and the exporters:
-pose, identity and expression (FitResult), and the photometric appearance (Appearance)."""
+pose, identity and expression (FitResult), and the photometric appearance (Appearance); and points a
+network reads in the photo (SeenPoints), which the fitters fit to."""
 
 from __future__ import annotations
 
@@ -41,3 +42,11 @@ class FitResult:
 class Appearance:
     lighting: np.ndarray  # (9, 3) SH coefficients, camera space
     albedo: np.ndarray  # (V, 3) per-vertex albedo in [0, 1]
+
+
+@dataclass(frozen=True)
+class SeenPoints:
+    """Points read in a photo: pixels (P, 2), and whether each is seen (P,) bool (not hidden by the head)."""
+
+    pixels: np.ndarray
+    seen: np.ndarray

@@ -130,7 +130,7 @@ class Reconstructor:
         timer.lap("regressor_s")
         turned = abs(matrix_to_euler(fit.rotation)[0]) > PROFILE_YAW
         if turned:
-            fit = self.profile_fitter.fit(fit, reading.aflw21, reading.aflw21_visible)
+            fit = self.profile_fitter.fit(fit, reading.aflw21)
             timer.lap("fit_s")
         refitted = ", its pose refitted to its AFLW points" if turned else ""
         if face.landmarks is None:

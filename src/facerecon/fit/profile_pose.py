@@ -15,7 +15,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from facerecon.model.face_model import FaceModel
-from facerecon.parameters import FitResult
+from facerecon.parameters import FitResult, SeenPoints
 
 # Square roots of the weights per squared radian of turn away from the regressor's rotation, beside the
 # seen points' summed squared errors in face sizes: loose for pitch and roll, stiff for yaw (tuned on the
@@ -30,13 +30,14 @@ class ProfilePoseFitter:
     def __init__(self, model: FaceModel) -> None:
         self.points = model.embedded(model.aflw21)
 
-    def fit(self, start: FitResult, observed: np.ndarray, visible: np.ndarray) -> FitResult:
-        """`start` with its rotation and translation refitted so that its 21 points land on the `visible`
-        ones of `observed` (21, 2) photo pixels; identity and expression stay."""
+    def fit(self, start: FitResult, aflw21: SeenPoints) -> FitResult:
+        """`start` with its rotation and translation refitted so that its 21 points land on the seen ones
+        of `aflw21`; identity and expression stay."""
+        visible = aflw21.seen
         if visible.sum() < MIN_POINTS:
             return start
         model_points = start.model_vertices(self.points)
-        seen = observed[visible]
+        seen = aflw21.pixels[visible]
         size = float(np.sqrt(np.prod(np.ptp(seen, axis=0))))
 
         def posed(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # x: turn (camera axes), shift (cm)

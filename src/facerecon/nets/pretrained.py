@@ -17,7 +17,7 @@ from facerecon.model.face_model import FaceModel
 from facerecon.nets.codec import decode, face_anchor
 from facerecon.nets.gcn import TextureGCN
 from facerecon.nets.regressor import CROP_MARGIN, CROP_SIZE, N_AFLW21, N_LANDMARKS, FaceRegressor
-from facerecon.parameters import Appearance, FitResult
+from facerecon.parameters import Appearance, FitResult, SeenPoints
 
 DATA = Path(__file__).parent / "data"
 REGRESSOR_WEIGHTS = DATA / "regressor.pt"
@@ -56,8 +56,7 @@ class RegressorReading:
 
     fit: FitResult
     appearance: Appearance
-    aflw21: np.ndarray  # (21, 2) photo pixels
-    aflw21_visible: np.ndarray  # (21,) bool: the head sees the point
+    aflw21: SeenPoints  # photo pixels
 
 
 class Regressor:
@@ -92,7 +91,7 @@ class Regressor:
         parameters, aflw21 = (output[0] for output in self.session.run(None, inputs.arrays()))
         fit, appearance = decode(parameters, inputs.window.camera(camera), camera, self.anchor, self.model)
         points = inputs.window.from_crop((aflw21[: 2 * N_AFLW21].reshape(N_AFLW21, 2) + 0.5) * CROP_SIZE)
-        return RegressorReading(fit, appearance, points.astype(np.float64), aflw21[2 * N_AFLW21 :] > 0)
+        return RegressorReading(fit, appearance, SeenPoints(points.astype(np.float64), aflw21[2 * N_AFLW21 :] > 0))
 
 
 def load_regressor() -> FaceRegressor:
