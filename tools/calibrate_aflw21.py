@@ -8,9 +8,7 @@ further out than iBUG's), so the 68 mapped to 21 (3DDFA's protocol) misplace som
 the ears on turned heads. As tools/calibrate_landmarks68.py does for the 68: each train crop is
 reconstructed (the crop as the box, as benchmarks/aflw21.py does), each annotated point is cast onto the
 fitted head (rasterised at 4x the crop's pixels, front faces only), carried to the mean face, and the
-per-point median is the start of a search for the surface point whose projections over all crops lie
-nearest the labels (refine_by_reprojection: the cast's median fixes where a point shows in the view
-it was cast from, not its depth). A fixed sample of `--per-bin` crops per |yaw| bin
+per-point median becomes the calibrated surface point. A fixed sample of `--per-bin` crops per |yaw| bin
 of the train split, without the crops the regressor's fine-tuning held out (every 20th), which stay for
 checking; never the dev split. Writes tools/aflw21_calibrated.json, which build_face_model.py reads.
 """
@@ -31,13 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from calibrate_landmarks68 import cast_to_mean_face, median_surface_points, refine_by_reprojection  # noqa: E402
+from calibrate_landmarks68 import cast_to_mean_face, median_surface_points  # noqa: E402
 
 from facerecon.camera import PerspectiveCamera  # noqa: E402
 from facerecon.datasets import aflw_points  # noqa: E402
 from facerecon.io.image import load_image  # noqa: E402
 from facerecon.model.face_model import load_face_model  # noqa: E402
-from facerecon.model.surface import surface_points  # noqa: E402
 from facerecon.pipeline import Reconstructor  # noqa: E402
 from facerecon.render.rasterize import rasterize  # noqa: E402
 
@@ -58,9 +55,8 @@ def sample(labels: Path, per_bin: int) -> list[dict]:
     return chosen
 
 
-def cast(job: tuple[Path, dict]) -> tuple[list[tuple[int, list[float]]], np.ndarray, np.ndarray] | None:
-    """(point, mean-face position) for each annotated point of one crop that lands on the fitted head;
-    the labels (21, 2), NaN where not annotated; and the pixels (V, 2) of the fitted head's vertices."""
+def cast(job: tuple[Path, dict]) -> list[tuple[int, list[float]]]:
+    """(point, mean-face position) for each annotated point of one crop that lands on the fitted head."""
     folder, row = job
     torch.set_num_threads(1)
     reconstructor = Reconstructor.shared()  # one per worker process
@@ -68,7 +64,7 @@ def cast(job: tuple[Path, dict]) -> tuple[list[tuple[int, list[float]]], np.ndar
     loaded = load_image(folder / row["name"])
     faces = reconstructor.detector.detect(loaded.pixels, bbox=[0, 0, CROP, CROP], keep_boxes=True)
     if not faces:
-        return None
+        return []
     face = reconstructor.reconstruct_face(loaded, faces[0], texture_size=64, photometric=False)
     c = face.camera
     size = CROP * UPSAMPLE
@@ -80,9 +76,7 @@ def cast(job: tuple[Path, dict]) -> tuple[list[tuple[int, list[float]]], np.ndar
     truth = aflw_points(row)
     pixels = np.rint((truth + 0.5) * UPSAMPLE - 0.5).astype(int)
     pixels[(truth < 0).any(axis=1)] = -1  # not annotated
-    found = [(k, position.tolist()) for k, position in cast_to_mean_face(pixels, frags, posed, model, len(model.faces))]
-    labels = np.where((truth < 0).any(axis=1, keepdims=True), np.nan, truth)
-    return found, labels, PerspectiveCamera(**c).to_screen(posed)[:, :2].astype(np.float32)
+    return [(k, position.tolist()) for k, position in cast_to_mean_face(pixels, frags, posed, model, len(model.faces))]
 
 
 def main() -> None:
@@ -94,16 +88,13 @@ def main() -> None:
     folder = args.shared / "faces" / "aflw_crops"
     jobs = [(folder, row) for row in sample(folder / "labels.csv", args.per_bin)]
     with Pool(args.jobs) as pool:
-        results = [r for r in pool.map(cast, jobs, chunksize=8) if r is not None]
+        results = pool.map(cast, jobs, chunksize=8)
     samples: list[list[list[float]]] = [[] for _ in range(21)]
-    for found, _, _ in results:
+    for found in results:
         for k, position in found:
             samples[k].append(position)
     model = load_face_model()
     tri, bary = median_surface_points(samples, model, len(model.faces))
-    start = surface_points(model.mean.numpy().astype(np.float64), model.faces, tri, bary)
-    labels, pixels = np.stack([r[1] for r in results]), np.stack([r[2] for r in results])
-    tri, bary = refine_by_reprojection(start, labels, pixels, model, len(model.faces))
     OUT.write_text(json.dumps({"crops": len(jobs), "tri": tri.tolist(), "bary": np.round(bary, 6).tolist()}) + "\n")
     print(f"calibrated 21 AFLW points on {len(jobs)} train crops; samples per point "
           f"{min(map(len, samples))}-{max(map(len, samples))}; wrote {OUT}")  # fmt: skip
