@@ -58,28 +58,32 @@ class FaceScene:
         return cls(model, fit, vertices, camera_vertices, normals, window, camera, screen.astype(np.float32),
                    facing.astype(np.float32), fragments)  # fmt: skip
 
-    def sees(self, screen: np.ndarray, facing: np.ndarray) -> np.ndarray:
+    def pixel_of(self, screen: np.ndarray) -> np.ndarray:
+        """(N,) the flat index of the frame pixel nearest each frame position (N, 2+), clamped to the frame
+        (flat: np.take reads a flat index ~3x faster than NumPy's two-axis fancy indexing)."""
+        size = self.fragments.depth.shape[1]
+        x = np.clip(np.rint(screen[:, 0]), 0, size - 1).astype(np.intp)
+        y = np.clip(np.rint(screen[:, 1]), 0, size - 1).astype(np.intp)
+        return y * size + x
+
+    def sees(self, screen: np.ndarray, facing: np.ndarray, pixel: np.ndarray) -> np.ndarray:
         """(N,) bool: which surface points, at frame positions `screen` (N, 3: x, y, depth) with facing cosines
-        `facing` (N,) (from `at`), the photo shows: inside the photo, facing the camera by more than MIN_FACING,
-        in front in the z-buffer."""
+        `facing` (N,) (from `at`) and nearest frame pixels `pixel` (N,) (from `pixel_of`), the photo shows:
+        inside the photo, facing the camera by more than MIN_FACING, in front in the z-buffer."""
         photo = self.fit.camera
         (left, top), (right, bottom) = self.window.to_crop(np.array([[0, 0], [photo.width - 1, photo.height - 1]]))
         x, y = screen[:, 0], screen[:, 1]
         inside = (x >= left) & (x <= right) & (y >= top) & (y <= bottom)
-        depth = self.fragments.depth
-        xi = np.clip(np.rint(screen[:, 0]), 0, depth.shape[1] - 1).astype(np.intp)
-        yi = np.clip(np.rint(screen[:, 1]), 0, depth.shape[0] - 1).astype(np.intp)
-        in_front = screen[:, 2] <= depth[yi, xi] * (1 + DEPTH_TOLERANCE)
+        in_front = screen[:, 2] <= np.take(self.fragments.depth.ravel(), pixel) * (1 + DEPTH_TOLERANCE)
         return inside & in_front & (facing > MIN_FACING)
 
-    def inside(self, polygon: np.ndarray, screen: np.ndarray) -> np.ndarray:
-        """(N,) bool: which frame positions (N, 2+) fall inside a polygon (M, 2) given in photo pixels."""
+    def inside(self, polygon: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+        """(N,) bool: which frame pixels (N,) (flat, from `pixel_of`) fall inside a polygon (M, 2) given in
+        photo pixels."""
         mask = np.zeros(self.fragments.depth.shape, dtype=np.uint8)
         corners = np.rint(self.window.to_crop(polygon) * 16).astype(np.int32)  # 4 bits of sub-pixel precision
         cv2.fillPoly(mask, [corners], 1, cv2.LINE_8, 4)
-        xi = np.clip(np.rint(screen[:, 0]), 0, mask.shape[1] - 1).astype(np.intp)
-        yi = np.clip(np.rint(screen[:, 1]), 0, mask.shape[0] - 1).astype(np.intp)
-        return mask[yi, xi].astype(bool)
+        return np.take(mask.ravel(), pixel).astype(bool)
 
     def at(self, weights: csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Frame position (N, 3) and facing cosine (N,) of surface points given by a sparse (N, V) matrix of

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from facerecon.model.surface import barycentric_sum, corner_values
+
 CHUNK_CANDIDATES = 4_000_000  # pixel/triangle pairs tested at once, bounds memory to ~200 MB
 
 
@@ -149,14 +151,25 @@ def interpolate(
     `barycentrics` (else the rasteriser's constant barycentrics are used). Only the covered pixels are
     computed (forward and backward), then laid out in the image.
     """
+    return laid_out(interpolate_covered(attributes, faces, fragments, bary), fragments)
+
+
+def interpolate_covered(
+    attributes: torch.Tensor, faces: torch.Tensor, fragments: Fragments, bary: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`interpolate`'s values (N, C) at the covered pixels alone, in flattened image order."""
+    covered = torch.from_numpy(np.flatnonzero(fragments.mask))
+    tri = torch.from_numpy(fragments.tri.reshape(-1)).index_select(0, covered)
+    weights = torch.from_numpy(fragments.bary) if bary is None else bary
+    weights = weights.reshape(-1, 3).index_select(0, covered).to(attributes.dtype)
+    return barycentric_sum(weights, corner_values(attributes, faces.index_select(0, tri)))
+
+
+def laid_out(values: torch.Tensor, fragments: Fragments) -> torch.Tensor:
+    """Values (N, C) at the covered pixels (in flattened image order) as an image (H, W, C), zero elsewhere."""
     h, w = fragments.tri.shape
     covered = torch.from_numpy(np.flatnonzero(fragments.mask))
-    tri = torch.from_numpy(fragments.tri.reshape(-1))[covered]
-    weights = torch.from_numpy(fragments.bary) if bary is None else bary
-    weights = weights.reshape(-1, 3)[covered].to(attributes.dtype)
-    values = (weights[..., None] * attributes[faces[tri]]).sum(-2)  # (N, C)
-    out = values.new_zeros(h * w, attributes.shape[-1]).index_copy(0, covered, values)
-    return out.reshape(h, w, -1)
+    return values.new_zeros(h * w, values.shape[-1]).index_copy(0, covered, values).reshape(h, w, -1)
 
 
 def barycentrics(screen_xy: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:

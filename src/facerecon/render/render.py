@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from facerecon.camera import PerspectiveCamera
 from facerecon.model.surface import vertex_normals
-from facerecon.render.rasterize import Fragments, barycentrics, interpolate, rasterize
+from facerecon.render.rasterize import Fragments, barycentrics, interpolate_covered, laid_out, rasterize
 from facerecon.render.shade import sh_shade, soft_coverage
 
 
@@ -61,19 +61,19 @@ def render(
         fragments = rasterize(screen.detach().numpy(), faces.numpy(), camera.height, camera.width, cull_back=True)
     # Barycentrics differentiable in the vertices only when they need gradients; else the rasteriser's.
     bary = barycentrics(screen[:, :2], faces, fragments) if camera_vertices.requires_grad else None
+    # Colour and shading at the covered pixels alone, then laid out in the image (zero elsewhere).
     if surface.vertex_colors is not None:
-        colour = interpolate(surface.vertex_colors, faces, fragments, bary)
+        colour = interpolate_covered(surface.vertex_colors, faces, fragments, bary)
     else:
-        uv = interpolate(surface.uv, surface.face_uv, fragments, bary)
-        grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], dim=-1)[None]
+        uv = interpolate_covered(surface.uv, surface.face_uv, fragments, bary)
+        grid = torch.stack([uv[:, 0] * 2 - 1, 1 - uv[:, 1] * 2], dim=-1)[None, None]  # (1, 1, N, 2)
         texture = surface.texture.permute(2, 0, 1)[None]
-        colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+        colour = F.grid_sample(texture, grid, mode="bilinear", align_corners=False)[0, :, 0].T
     if lighting is not None:
-        normals = interpolate(vertex_normals(camera_vertices, faces), faces, fragments, bary)
+        normals = interpolate_covered(vertex_normals(camera_vertices, faces), faces, fragments, bary)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         colour = sh_shade(colour, normals, lighting)
-    mask = torch.from_numpy(fragments.mask)[..., None]
-    colour = torch.where(mask, colour, torch.zeros_like(colour))
+    colour = laid_out(colour, fragments)
     alpha = soft_coverage(screen[:, :2], faces, fragments)
     return Rendering(colour, alpha, fragments)
 

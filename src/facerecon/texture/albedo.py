@@ -27,7 +27,9 @@ def delit_albedo(
     irradiance = baker.texel_weights @ (sh_basis(normals) @ torch.from_numpy(lighting).float()).numpy()  # (N, 3)
     dimmest = np.minimum(np.minimum(irradiance[:, 0], irradiance[:, 1]), irradiance[:, 2])
     usable = baked.seen[baker.texel_mask] & (dimmest > MIN_IRRADIANCE)
-    typical = np.median(irradiance[usable], axis=0) if usable.any() else np.ones(3, dtype=np.float32)
-    irradiance[~usable] = np.maximum(typical, MIN_IRRADIANCE)
-    albedo = baked.texels.astype(np.float32) / 255.0 / irradiance
-    return baker.layout(np.clip(albedo * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    albedo = np.empty(baked.texels.shape, dtype=np.uint8)
+    for k in range(3):  # by column: NumPy gathers, scatters and reduces rows of 3 with a loop per row
+        typical = max(float(np.median(irradiance[:, k][usable])), MIN_IRRADIANCE) if usable.any() else 1.0
+        channel = np.where(usable, irradiance[:, k], typical)
+        albedo[:, k] = np.clip(baked.texels[:, k].astype(np.float32) / 255.0 / channel * 255.0 + 0.5, 0, 255)
+    return baker.layout(albedo)

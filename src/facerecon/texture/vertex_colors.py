@@ -13,7 +13,7 @@ def sample_vertex_colors(image: np.ndarray, scene: FaceScene) -> tuple[np.ndarra
     A vertex counts as shown when it lies inside the photo, faces the camera and is not hidden behind
     other parts of the head; hidden ones get colour 0. The photo is read at the frame's resolution.
     """
-    shown = scene.sees(scene.screen, scene.facing)
+    shown = scene.sees(scene.screen, scene.facing, scene.pixel_of(scene.screen))
     colors = np.zeros((len(shown), 3), dtype=np.float32)
     colors[shown] = scene.photo_colors(image, scene.screen[shown], SCENE_SIZE) / 255.0
     return colors, shown
