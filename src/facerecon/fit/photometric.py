@@ -22,7 +22,7 @@ from facerecon.camera import PerspectiveCamera
 from facerecon.fit.landmark_fit import FaceParameters, LandmarkFitter, LandmarkTerm
 from facerecon.fit.skin_mask import skin_mask
 from facerecon.model.face_model import FaceModel, LinearShapeModel
-from facerecon.model.surface import compacted, surface_points, vertex_normals
+from facerecon.model.surface import barycentric_sum, compacted, corner_values, surface_points, vertex_normals
 from facerecon.parameters import Appearance, FitResult
 from facerecon.render.rasterize import pixel_barycentrics, rasterize
 from facerecon.render.shade import AMBIENT, sh_basis
@@ -84,12 +84,12 @@ class SkinPixels:
     def surface(self, params: FaceParameters, camera: PerspectiveCamera) -> tuple[torch.Tensor, torch.Tensor]:
         """Each pixel's barycentrics (P, 3) and unit normal (P, 3) at the parameters, differentiable."""
         points = params.camera_points(self.shape)
-        bary = pixel_barycentrics(camera.project(points)[self.corners], self.xy)
+        bary = pixel_barycentrics(corner_values(camera.project(points), self.corners), self.xy)
         return bary, _unit(self.interpolate(vertex_normals(points, self.around), bary))
 
     def interpolate(self, values: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
         """Per-row values (R, C) at the pixels (P, C)."""
-        return (bary[..., None] * values[self.corners]).sum(1)
+        return barycentric_sum(bary.to(values.dtype), corner_values(values, self.corners))
 
 
 class PhotometricFitter:
