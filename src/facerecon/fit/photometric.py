@@ -27,7 +27,7 @@ from facerecon.parameters import Appearance, FitResult
 from facerecon.render.rasterize import pixel_barycentrics, rasterize
 from facerecon.render.shade import AMBIENT, sh_basis
 
-CROP_RESOLUTION = 160  # pixels of the square face crop the fit renders
+CROP_RESOLUTION = 112  # pixels of the square face crop the fit renders
 CROP_MARGIN = 1.15
 ITERATIONS = 24
 RASTER_EVERY = 6  # iterations between re-rasterisations (barycentrics stay differentiable between)
