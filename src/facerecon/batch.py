@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -188,8 +189,7 @@ def _process(todo: list, output_dir: Path, options: dict, workers: int) -> Itera
         for path, digest, folder in todo:
             yield process_one(path, digest, folder, output_dir, options)
         return
-    # spawn, not fork: torch and MediaPipe hold threads that a forked child would inherit half-alive.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(workers, mp_context=_worker_context(), initializer=_worker_init) as pool:
         futures = [pool.submit(process_one, p, d, f, output_dir, options) for p, d, f in todo]
         for future in as_completed(futures):
             yield future.result()
@@ -220,6 +220,17 @@ def _process_on_ray(todo: list, output_dir: Path, options: dict, address: str, w
             yield BatchRecord(**json.loads(row["record"]))
     finally:
         ray.shutdown()
+
+
+def _worker_context() -> BaseContext:
+    """Not fork: torch and MediaPipe hold threads that a forked child would inherit half-alive. A fork server
+    that has imported our modules (no threads yet) where the platform has one: its workers start without
+    importing torch and the rest again each (12 HELEN photos, 2 workers: ~2.0 -> ~2.3 photos/s); else spawn."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["facerecon.pipeline"])
+    return context
 
 
 def _worker_init() -> None:
