@@ -3,7 +3,8 @@
     python benchmarks/batch.py [--shared ../shared] [--photos 12]
 
 Each configuration starts from an empty output folder, so worker start-up (importing torch and
-MediaPipe, about 3 s per process) is included, as a user would see it.
+MediaPipe, about 3 s) is included, as a user would see it; "per photo" is each worker's median time per
+photo once started, and workers / that, the rate a long batch approaches.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +36,9 @@ def main() -> None:
         photos.mkdir()
         for jpg in sorted((args.shared / "faces/helen_test").glob("*.jpg"))[: args.photos]:
             shutil.copy(jpg, photos)
-        print(f"| mode | workers | photos/s |  ({args.photos} HELEN photos, 2 cores, outputs obj,glb,json)")
-        print("|---|---|---|")
+        print(f"| mode | workers | photos/s | per photo, s | workers / per photo |  ({args.photos} HELEN photos, "
+              "2 cores, outputs obj,glb,json)")  # fmt: skip
+        print("|---|---|---|---|---|")
         for fast in (True, False):
             for workers in (1, 2):
                 out = Path(tmp) / f"out_{fast}_{workers}"
@@ -43,7 +46,9 @@ def main() -> None:
                 result = run_batch(photos, out, workers=workers, fast=fast, progress=False)
                 seconds = time.perf_counter() - start
                 assert not result.failed, result.failed
-                print(f"| {'fast' if fast else 'full'} | {workers} | {args.photos / seconds:.2f} |")
+                each = float(np.median([record.seconds for record in result.processed]))
+                print(f"| {'fast' if fast else 'full'} | {workers} | {args.photos / seconds:.2f} | {each:.2f} | "
+                      f"{workers / each:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
