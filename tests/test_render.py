@@ -153,8 +153,9 @@ def test_lighting_recovered_from_synthetic_render(model):
     face_vertices = cam_vertices[: model.n_face_vertices]
     normals = vertex_normals(cam_vertices, torch.from_numpy(model.faces))[: model.n_face_vertices]
     screen = crop.camera.to_screen(face_vertices).numpy()
-    zbuffer = rasterize(crop.camera.to_screen(cam_vertices).numpy(), model.faces, 160, 160).depth
-    x, y = np.clip(np.rint(screen[:, :2]), 0, 159).astype(int).T
+    size = crop.camera.width  # the crop is square
+    zbuffer = rasterize(crop.camera.to_screen(cam_vertices).numpy(), model.faces, size, size).depth
+    x, y = np.clip(np.rint(screen[:, :2]), 0, size - 1).astype(int).T
     visible = (screen[:, 2] <= zbuffer[y, x] * 1.01) & crop.mask[y, x]
     front = (normals[:, 2] > 0.5) & torch.from_numpy(visible)
     assert front.sum() > 1000
