@@ -72,6 +72,7 @@ class TextureBaker:
         frags = rasterize(uv_screen, model.face_uv, size, size)
         self.texel_mask = frags.mask
         self.texel_index = np.flatnonzero(frags.mask)  # into the flattened (S * S) texture
+        # Each texture pixel's position among the texels, N outside the islands (a zero row for `gathered`).
         self.texel_slot = np.where(frags.mask.ravel(), np.cumsum(frags.mask.ravel()) - 1, len(self.texel_index))
         self.nearest_texel = nearest_texel(frags.mask)
         tri, bary = frags.tri[frags.mask], frags.bary[frags.mask]
@@ -82,7 +83,6 @@ class TextureBaker:
         self.mirror_weights = csr_matrix((bary.ravel(), model.mirror[model.faces[tri]].ravel(), rows), shape=shape)
         self.texels_per_vertex = np.asarray(self.texel_weights.sum(axis=0)).ravel()  # (V,) barycentric weight
         self.laplacian = uniform_laplacian(model.faces, len(model.mean))
-        self.fill_order = fill_reducing_order(self.laplacian)
         self.scalp = scalp_vertices(model)
 
     def bake(self, image: np.ndarray, scene: FaceScene, open_mouth: np.ndarray | None = None) -> BakedTexture:
@@ -145,15 +145,15 @@ class TextureBaker:
         if hair.sum() >= MIN_HAIR_VERTICES:
             pull[self.scalp], prior[self.scalp] = HAIR_PULL, np.median(target[hair], axis=0)
         # Vertices the photo holds almost fully keep their texels' mean colour (the stiff term gives them that
-        # to within a grey level): only the rest is solved for (~60 % of the vertices of a frontal face), in
-        # the order found once for the whole Laplacian, which a subset keeps factorising with little fill.
-        fixed = np.flatnonzero(stiffness >= FIXED_HOLD * FILL_STIFFNESS)
-        free = self.fill_order[stiffness[self.fill_order] < FIXED_HOLD * FILL_STIFFNESS]
+        # to within a grey level): only the rest is solved for (~60 % of the vertices of a frontal face).
+        held_fully = stiffness >= FIXED_HOLD * FILL_STIFFNESS
+        fixed, free = np.flatnonzero(held_fully), np.flatnonzero(~held_fully)
         solution = target.copy()
         if len(free):
             rows = (self.laplacian + diags(stiffness + pull)).tocsr()[free]
             rhs = stiffness[free, None] * target[free] + pull[free, None] * prior[free] - rows[:, fixed] @ target[fixed]
-            factor = splu(rows[:, free].tocsc(), permc_spec="NATURAL", options={"SymmetricMode": True})
+            # The system is symmetric: a symmetric fill-reducing order factorises it faster than spsolve's COLAMD.
+            factor = splu(rows[:, free].tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
             solution[free] = factor.solve(rhs)
         return solution
 
@@ -171,8 +171,7 @@ class TextureBaker:
 
     def to_texture(self, values: np.ndarray) -> np.ndarray:
         """Per-texel values (N, ...) laid out as the texture (S, S, ...), 0 outside the UV islands."""
-        padded = np.concatenate([values, np.zeros((1, *values.shape[1:]), dtype=values.dtype)])
-        return np.take(padded, self.texel_slot, axis=0).reshape(self.size, self.size, *values.shape[1:])
+        return gathered(values, self.texel_slot).reshape(self.size, self.size, *values.shape[1:])
 
 
 def scattered(values: np.ndarray, positions: np.ndarray, length: int) -> np.ndarray:
@@ -180,17 +179,13 @@ def scattered(values: np.ndarray, positions: np.ndarray, length: int) -> np.ndar
     where NumPy's row scatter loops over each row's items (~4x slower for rows of 3)."""
     slot = np.full(length, len(values), dtype=np.intp)
     slot[positions] = np.arange(len(values))
+    return gathered(values, slot)
+
+
+def gathered(values: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """values[slot] (rows), with zero rows where `slot` is len(values)."""
     padded = np.concatenate([values, np.zeros((1, *values.shape[1:]), dtype=values.dtype)])
     return np.take(padded, slot, axis=0)
-
-
-def fill_reducing_order(laplacian: csr_matrix) -> np.ndarray:
-    """(V,) an order of the vertices in which systems with the Laplacian's pattern factorise with little fill:
-    the one SuperLU's minimum degree on A + Aᵀ picks (for a symmetric pattern), with its elimination tree's
-    postorder, as its pivoting leaves it (on the diagonal: the systems are diagonally dominant)."""
-    factor = splu((laplacian + diags(np.ones(laplacian.shape[0]))).tocsc(), permc_spec="MMD_AT_PLUS_A",
-                  options={"SymmetricMode": True})  # fmt: skip
-    return np.argsort(factor.perm_r)
 
 
 def nearest_texel(mask: np.ndarray) -> np.ndarray:
