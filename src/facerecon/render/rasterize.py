@@ -119,8 +119,9 @@ def _draw(
 
     owner = np.repeat(np.arange(len(ids)), counts)
     local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    px = (x0[ids][owner] + local % bw[owner]).astype(np.float32)
-    py = (y0[ids][owner] + local // bw[owner]).astype(np.float32)
+    row, column = np.divmod(local, np.take(bw, owner))  # one pass for both
+    px = (np.take(x0[ids], owner) + column).astype(np.float32)
+    py = (np.take(y0[ids], owner) + row).astype(np.float32)
     # The barycentrics' coefficients only (depth is needed inside the triangles alone); np.take gathers rows
     # ~3x faster than indexing.
     k = np.take(coeff[:, :2], owner, axis=0)
