@@ -8,6 +8,7 @@ attributes with these barycentrics.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -29,6 +30,12 @@ class Fragments:
     @property
     def mask(self) -> np.ndarray:
         return self.tri >= 0
+
+    @cached_property
+    def covered(self) -> np.ndarray:
+        """(N,) the covered pixels' flat indices, in image order: found once, read by every interpolation
+        and lay-out of the same rasterisation."""
+        return np.flatnonzero(self.mask)
 
 
 def rasterize(screen: np.ndarray, faces: np.ndarray, height: int, width: int, cull_back: bool = False) -> Fragments:
@@ -159,7 +166,7 @@ def interpolate_covered(
     attributes: torch.Tensor, faces: torch.Tensor, fragments: Fragments, bary: torch.Tensor | None = None
 ) -> torch.Tensor:
     """`interpolate`'s values (N, C) at the covered pixels alone, in flattened image order."""
-    covered = torch.from_numpy(np.flatnonzero(fragments.mask))
+    covered = torch.from_numpy(fragments.covered)
     tri = torch.from_numpy(fragments.tri.reshape(-1)).index_select(0, covered)
     weights = torch.from_numpy(fragments.bary) if bary is None else bary
     weights = weights.reshape(-1, 3).index_select(0, covered).to(attributes.dtype)
@@ -169,7 +176,7 @@ def interpolate_covered(
 def laid_out(values: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """Values (N, C) at the covered pixels (in flattened image order) as an image (H, W, C), zero elsewhere."""
     h, w = fragments.tri.shape
-    covered = torch.from_numpy(np.flatnonzero(fragments.mask))
+    covered = torch.from_numpy(fragments.covered)
     return values.new_zeros(h * w, values.shape[-1]).index_copy(0, covered, values).reshape(h, w, -1)
 
 
@@ -178,7 +185,7 @@ def barycentrics(screen_xy: torch.Tensor, faces: torch.Tensor, fragments: Fragme
     (V, 2) so that they are differentiable with respect to the vertex positions; zero where uncovered.
     Only the covered pixels are computed."""
     h, w = fragments.tri.shape
-    covered = np.flatnonzero(fragments.mask)
+    covered = fragments.covered
     corners = screen_xy[faces[torch.from_numpy(fragments.tri.reshape(-1)[covered])]]  # (N, 3, 2)
     pixels = torch.from_numpy(np.column_stack([covered % w, covered // w]).astype(np.float64))
     values = pixel_barycentrics(corners, pixels.to(screen_xy.dtype))
