@@ -50,8 +50,8 @@ class View:
     prior_rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # model point per observed one
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (P,) visibility
-    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (P, 3) the rows' mean points
-    bases: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 0)))  # (P, 3, E + K) the rows' bases
+    mean: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (P, 3) the rows' points at rest
+    bases: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 0)))  # (P, 3, E [+ K]) the rows' bases
 
 
 Pose = tuple[np.ndarray, np.ndarray, np.ndarray]  # rotation, translation, expression
@@ -64,6 +64,8 @@ class GaussNewton:
         self.mean = shape.mean.numpy().astype(np.float64)  # (N, 3)
         bases = torch.cat([shape.expression_basis, shape.identity_basis])  # (E + K, N, 3)
         self.bases = bases.numpy().astype(np.float64).transpose(1, 2, 0)  # (N, 3, E + K)
+        self.expression_bases = np.ascontiguousarray(self.bases[..., : shape.n_expression])  # (N, 3, E)
+        self.identity_bases = np.ascontiguousarray(self.bases[..., shape.n_expression :])  # (N, 3, K)
         self.n_expression = shape.n_expression
 
     def solve(self, views: list[View], identity: np.ndarray, fit_identity: bool, steps: int) -> np.ndarray:
@@ -76,7 +78,7 @@ class GaussNewton:
                 for view, pose in zip(views, poses, strict=True):
                     view.rotation, view.translation, view.expression = pose
                     view.rows, view.weights = view.repick(view, identity)
-                    view.mean, view.bases = self.mean[view.rows], self.bases[view.rows]  # gathered once per pick
+                    view.mean, view.bases = self.gathered(view.rows, identity, fit_identity)
                 cost = self.cost(views, identity, poses)
             hessian, gradient, low, high = self.normal_equations(views, identity, poses, fit_identity)
             diagonal = np.eye(len(hessian)) * np.mean(np.diag(hessian))
@@ -94,6 +96,13 @@ class GaussNewton:
         for view, pose in zip(views, poses, strict=True):
             view.rotation, view.translation, view.expression = pose
         return identity
+
+    def gathered(self, rows: np.ndarray, identity: np.ndarray, fit_identity: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' points at rest and their bases, gathered once per pick. A held identity is folded into
+        the points and its bases left out: a third of the bases to gather and multiply (a video's frames)."""
+        if fit_identity:
+            return self.mean[rows], self.bases[rows]
+        return self.mean[rows] + self.identity_bases[rows] @ identity, self.expression_bases[rows]
 
     def cost(self, views: list[View], identity: np.ndarray, poses: list[Pose]) -> float:
         """The cost with the views' current correspondences."""
@@ -164,7 +173,8 @@ class GaussNewton:
         to a small rotation vector applied before `rotation`, the translation, the expression and (when
         jacobian is True) the identity: (2P, 6 + E + K), or (2P, 6 + E) with the identity held."""
         camera, bases = view.camera, view.bases
-        rotated = (view.mean + bases @ np.concatenate([expression, identity])) @ rotation.T
+        held = bases.shape[2] == self.n_expression  # the identity is in view.mean (see gathered)
+        rotated = (view.mean + bases @ (expression if held else np.concatenate([expression, identity]))) @ rotation.T
         points = rotated + translation
         depth = -points[:, 2]
         pixels = np.column_stack([camera.cx + camera.focal * points[:, 0] / depth,
