@@ -108,7 +108,7 @@ class GaussNewton:
         """The cost with the views' current correspondences."""
         total = IDENTITY_PRIOR * float(identity @ identity)
         for view, (rotation, translation, expression) in zip(views, poses, strict=True):
-            pixels = self.project(view, identity, rotation, translation, expression, jacobian=None)[0]
+            pixels = self.project(view, identity, rotation, translation, expression, jacobian=False)[0]
             error = (((pixels - view.observed) / view.scale) ** 2).sum(axis=1)
             landmarks = float(view.weights @ error) / max(float(view.weights.sum()), 1e-6)
             prior = EXPRESSION_L1 * float(expression.sum())
@@ -133,7 +133,7 @@ class GaussNewton:
             gradient[shared] -= IDENTITY_PRIOR * identity
             low[shared], high[shared] = -IDENTITY_LIMIT - identity, IDENTITY_LIMIT - identity
         for i, (view, (rotation, translation, expression)) in enumerate(zip(views, poses, strict=True)):
-            pixels, jacobian = self.project(view, identity, rotation, translation, expression, fit_identity)
+            pixels, jacobian = self.project(view, identity, rotation, translation, expression, jacobian=True)
             w = np.sqrt(np.repeat(view.weights, 2) / (view.scale**2 * max(float(view.weights.sum()), 1e-6) * n))
             a = jacobian * w[:, None]
             columns = np.r_[np.arange(i * own, (i + 1) * own), shared]
@@ -167,11 +167,12 @@ class GaussNewton:
         rotation: np.ndarray,
         translation: np.ndarray,
         expression: np.ndarray,
-        jacobian: bool | None,
+        jacobian: bool,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Pixels (P, 2) of the view's model points and, unless jacobian is None, their Jacobian with respect
-        to a small rotation vector applied before `rotation`, the translation, the expression and (when
-        jacobian is True) the identity: (2P, 6 + E + K), or (2P, 6 + E) with the identity held."""
+        """Pixels (P, 2) of the view's model points and, if `jacobian`, their Jacobian with respect to a
+        small rotation vector applied before `rotation`, the translation, the expression and, unless the
+        view's bases hold the expression's alone (the identity held, see gathered), the identity: (2P, 6 + E
+        + K), or (2P, 6 + E)."""
         camera, bases = view.camera, view.bases
         held = bases.shape[2] == self.n_expression  # the identity is in view.mean (see gathered)
         rotated = (view.mean + bases @ (expression if held else np.concatenate([expression, identity]))) @ rotation.T
@@ -179,7 +180,7 @@ class GaussNewton:
         depth = -points[:, 2]
         pixels = np.column_stack([camera.cx + camera.focal * points[:, 0] / depth,
                                   camera.cy - camera.focal * points[:, 1] / depth])  # fmt: skip
-        if jacobian is None:
+        if not jacobian:
             return pixels, None
         # Camera point = exp([w]x) R p + t: d/dw = -[R p]x at w = 0; d/dt = I; d/d(expression, identity) = R B
         # (a batched matmul: 2x faster than an einsum or tensordot with one BLAS thread: facerecon/__init__.py).
@@ -187,7 +188,7 @@ class GaussNewton:
         cross[:, 0, 1], cross[:, 0, 2] = rotated[:, 2], -rotated[:, 1]
         cross[:, 1, 0], cross[:, 1, 2] = -rotated[:, 2], rotated[:, 0]
         cross[:, 2, 0], cross[:, 2, 1] = rotated[:, 1], -rotated[:, 0]
-        turned_bases = rotation @ (bases if jacobian else bases[..., : self.n_expression])
+        turned_bases = rotation @ bases  # (P, 3, E + K), or (P, 3, E) with the identity held (gathered)
         d_point = np.concatenate([cross, np.broadcast_to(np.eye(3), cross.shape), turned_bases], axis=2)
         # pixel = (cx + f X / d, cy - f Y / d) with d = -Z: two non-zero derivatives per pixel coordinate.
         scale, along = (camera.focal / depth)[:, None], points[:, :2] / depth[:, None]  # along: (X, Y) / d
