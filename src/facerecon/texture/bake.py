@@ -71,7 +71,7 @@ class TextureBaker:
         )
         frags = rasterize(uv_screen, model.face_uv, size, size)
         self.texel_mask = frags.mask
-        self.texel_index = np.flatnonzero(frags.mask)  # into the flattened (S * S) texture
+        self.texel_index = frags.covered  # into the flattened (S * S) texture
         # Each texture pixel's position among the texels, N outside the islands (a zero row for `gathered`).
         self.texel_slot = np.where(frags.mask.ravel(), np.cumsum(frags.mask.ravel()) - 1, len(self.texel_index))
         self.nearest_texel = nearest_texel(frags.mask)
